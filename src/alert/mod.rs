@@ -1,0 +1,2 @@
+//! Alerts: what is reported, how repeats are folded, and where entries are written.
+//! (Being written; see issue 4.)
