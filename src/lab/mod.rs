@@ -1,6 +1,8 @@
 //! The simulated mairie: network namespaces and veth pairs on one machine.
 //! (Being written; see issue 3.)
 
+pub mod journal;
+
 /// Arguments of the hidden `cloison lab serve` command.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
