@@ -9,3 +9,5 @@ pub mod cli;
 pub mod config;
 pub mod inspect;
 pub mod lab;
+pub mod nft;
+pub mod plan;

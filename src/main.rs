@@ -46,6 +46,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Err(code) => code,
         }),
+        Command::Plan { json } => Ok(match load(&cli) {
+            Ok(l) => {
+                let plan = cloison::plan::plan(&l.config);
+                if *json {
+                    println!("{}", serde_json::to_string_pretty(&plan.ruleset_json())?);
+                } else {
+                    print!("{}", plan.ruleset_text());
+                }
+                println!("\n# links (ruleset hash {})", plan.hash());
+                for line in plan.links.to_string().lines() {
+                    println!("# {line}");
+                }
+                for s in plan.sysctls.iter().chain(&plan.forwarding) {
+                    println!("# sysctl {} = {}", s.key, s.value);
+                }
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        }),
         Command::Lab(args) => match &args.action {
             Some(LabAction::Serve(s)) => cloison::lab::serve(s).map(|()| ExitCode::SUCCESS),
             _ => anyhow::bail!("the lab is not written yet"),

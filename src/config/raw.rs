@@ -1,6 +1,7 @@
 //! The configuration file exactly as written: serde structs with `deny_unknown_fields`
 //! and spans on every value, so validation can point at the line. Nothing here is
-//! trusted; `validate` turns it into `Config`.
+//! trusted; `validate` turns it into `Config`. Required keys are `Option` here too, so
+//! that a missing key is reported by validation with the others, not by serde alone.
 
 use std::collections::BTreeMap;
 
@@ -36,13 +37,13 @@ pub struct RawRouter {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTrunk {
-    pub interface: S<String>,
+    pub interface: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawUplink {
-    pub interface: S<String>,
+    pub interface: Option<S<String>>,
     pub gateway: Option<S<String>>,
     pub address: Option<S<String>>,
     pub gateway6: Option<S<String>>,
@@ -55,7 +56,7 @@ pub struct RawUplink {
 pub struct RawSegment {
     pub vlan: Option<S<i64>>,
     pub interface: Option<S<String>>,
-    pub address: S<String>,
+    pub address: Option<S<String>>,
     pub address6: Option<S<String>>,
     pub uplink: Option<S<String>>,
     #[serde(default)]
@@ -66,9 +67,9 @@ pub struct RawSegment {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAllow {
-    pub from: S<String>,
-    pub to: S<String>,
-    pub proto: S<String>,
+    pub from: Option<S<String>>,
+    pub to: Option<S<String>>,
+    pub proto: Option<S<String>>,
     #[serde(default)]
     pub ports: Option<S<Vec<S<i64>>>>,
     pub comment: Option<S<String>>,
@@ -121,8 +122,8 @@ impl<'de> Deserialize<'de> for OneOrMany {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawForbid {
-    pub from: S<OneOrMany>,
-    pub to: S<OneOrMany>,
+    pub from: Option<S<OneOrMany>>,
+    pub to: Option<S<OneOrMany>>,
     pub proto: Option<S<String>>,
     pub ports: Option<S<Vec<S<i64>>>>,
     pub comment: Option<S<String>>,

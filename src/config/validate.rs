@@ -41,6 +41,24 @@ impl Problems {
             }
         }
     }
+
+    /// A key that must be present in the table at `table_span`.
+    fn required<'a, T>(
+        &mut self,
+        v: &'a Option<Spanned<T>>,
+        table_span: Range<usize>,
+        key: &str,
+        why: &str,
+    ) -> Option<&'a Spanned<T>> {
+        if v.is_none() {
+            self.push(
+                table_span,
+                key.to_owned(),
+                format!("this key is required: {why}"),
+            );
+        }
+        v.as_ref()
+    }
 }
 
 pub fn validate(raw: RawConfig, source: &str) -> Result<Config, Vec<Diagnostic>> {
@@ -48,7 +66,13 @@ pub fn validate(raw: RawConfig, source: &str) -> Result<Config, Vec<Diagnostic>>
 
     let router = router(&raw, &mut p);
     let trunk = raw.trunk.as_ref().and_then(|t| {
-        p.check(&t.get_ref().interface, "trunk.interface", |s| {
+        let i = p.required(
+            &t.get_ref().interface,
+            t.span(),
+            "trunk.interface",
+            "the port carrying the tagged VLANs, e.g. `interface = \"lan0\"`",
+        )?;
+        p.check(i, format!("trunk.interface = {:?}", i.get_ref()), |s| {
             IfName::parse(s)
         })
     });
@@ -178,12 +202,20 @@ fn port_number(v: i64) -> Result<u16, String> {
 fn uplink(name: &Spanned<String>, u: &Spanned<RawUplink>, p: &mut Problems) -> Option<Uplink> {
     let key = format!("uplinks.{}", name.get_ref());
     let n = p.check(name, &key, |s| Name::parse(s));
+    let span = u.span();
     let u = u.get_ref();
-    let interface = p.check(
-        &u.interface,
-        format!("{key}.interface = {:?}", u.interface.get_ref()),
-        |s| IfName::parse(s),
-    );
+    let interface = p
+        .required(
+            &u.interface,
+            span,
+            &format!("{key}.interface"),
+            "the port toward this uplink, e.g. `interface = \"wan0\"`",
+        )
+        .and_then(|i| {
+            p.check(i, format!("{key}.interface = {:?}", i.get_ref()), |s| {
+                IfName::parse(s)
+            })
+        });
     let address = opt(p, &u.address, format!("{key}.address"), |s| {
         IfAddr4::parse(s)
     });
@@ -263,7 +295,7 @@ fn segment(
         }
         (None, None) => {
             p.push(
-                span,
+                span.clone(),
                 key.clone(),
                 "a segment needs either `vlan = N` (a VLAN on the trunk) or `interface = \"NAME\"` (its own port)",
             );
@@ -312,11 +344,14 @@ fn segment(
             .map(|i| (i, Attachment::Port)),
     };
 
-    let address = p.check(
-        &s.address,
-        format!("{key}.address = {:?}", s.address.get_ref()),
-        |x| IfAddr4::parse(x),
-    );
+    let address = p
+        .required(
+            &s.address,
+            span.clone(),
+            &format!("{key}.address"),
+            "the router's address on this segment with the subnet's prefix, e.g. `address = \"192.168.20.1/24\"`",
+        )
+        .and_then(|a| p.check(a, format!("{key}.address = {:?}", a.get_ref()), |x| IfAddr4::parse(x)));
     let address6 = opt(p, &s.address6, format!("{key}.address6"), |x| {
         IfAddr6::parse(x)
     });
@@ -412,7 +447,9 @@ fn check_interfaces(
         users.insert(t.to_string(), "the trunk".into());
     }
     for (name, u) in &raw.uplinks {
-        let i = &u.get_ref().interface;
+        let Some(i) = &u.get_ref().interface else {
+            continue;
+        };
         if uplinks.iter().any(|x| x.interface.as_str() == i.get_ref()) {
             if let Some(first) =
                 users.insert(i.get_ref().clone(), format!("uplink `{}`", name.get_ref()))
@@ -472,9 +509,12 @@ fn check_overlaps(raw: &RawConfig, segments: &[Segment], uplinks: &[Uplink], p: 
             .map(|(_, s)| {
                 let s = s.get_ref();
                 if six {
-                    s.address6.as_ref().map_or(s.address.span(), |a| a.span())
+                    s.address6
+                        .as_ref()
+                        .or(s.address.as_ref())
+                        .map_or(0..0, |a| a.span())
                 } else {
-                    s.address.span()
+                    s.address.as_ref().map_or(0..0, |a| a.span())
                 }
             })
             .unwrap_or(0..0)
@@ -599,16 +639,36 @@ fn ports(
 
 fn allow(i: usize, a: &Spanned<RawAllow>, segments: &[&str], p: &mut Problems) -> Option<Allow> {
     let key = format!("[[allow]] #{}", i + 1);
+    let span = a.span();
     let a = a.get_ref();
-    let from = segment_ref(p, &a.from, format!("{key} from"), segments);
-    let to = segment_ref(p, &a.to, format!("{key} to"), segments);
-    let proto = proto(p, &a.proto, format!("{key} proto"));
+    let from = p
+        .required(
+            &a.from,
+            span.clone(),
+            &format!("{key} from"),
+            "the segment the exception starts from",
+        )
+        .and_then(|v| segment_ref(p, v, format!("{key} from"), segments));
+    let to_raw = p.required(
+        &a.to,
+        span.clone(),
+        &format!("{key} to"),
+        "the segment the exception reaches",
+    );
+    let to = to_raw.and_then(|v| segment_ref(p, v, format!("{key} to"), segments));
+    let proto_raw = p.required(
+        &a.proto,
+        span.clone(),
+        &format!("{key} proto"),
+        "`tcp`, `udp` or `icmp`",
+    );
+    let proto = proto_raw.and_then(|v| proto(p, v, format!("{key} proto")));
     let ports = ports(p, &a.ports, &key);
-    if let (Some(f), Some(t)) = (&from, &to) {
+    if let (Some(f), Some(t), Some(to_raw)) = (&from, &to, to_raw) {
         if f == t {
             p.push(
-                a.to.span(),
-                format!("{key} to = {:?}", a.to.get_ref()),
+                to_raw.span(),
+                format!("{key} to = {:?}", to_raw.get_ref()),
                 "an allow from a segment to itself means nothing (hosts of one segment talk directly); remove it",
             );
             return None;
@@ -625,7 +685,7 @@ fn allow(i: usize, a: &Spanned<RawAllow>, segments: &[&str], p: &mut Problems) -
             return None;
         }
         (Proto::Tcp | Proto::Udp, true, _) => {
-            let span = a.ports.as_ref().map_or(a.proto.span(), |v| v.span());
+            let span = a.ports.as_ref().map_or(span, |v| v.span());
             p.push(
                 span,
                 format!("{key} ports"),
@@ -646,33 +706,40 @@ fn allow(i: usize, a: &Spanned<RawAllow>, segments: &[&str], p: &mut Problems) -
 
 fn forbid(i: usize, f: &Spanned<RawForbid>, segments: &[&str], p: &mut Problems) -> Option<Forbid> {
     let key = format!("[[forbid]] #{}", i + 1);
+    let span = f.span();
     let f = f.get_ref();
-    let from: Vec<Option<Name>> = OneOrMany::items(&f.from)
-        .iter()
-        .map(|v| segment_ref(p, v, format!("{key} from"), segments))
-        .collect();
-    let to: Vec<Option<Name>> = OneOrMany::items(&f.to)
-        .iter()
-        .map(|v| segment_ref(p, v, format!("{key} to"), segments))
-        .collect();
-    if from.is_empty() {
-        p.push(
-            f.from.span(),
-            format!("{key} from"),
-            "`from` lists no segment",
-        );
-    }
-    if to.is_empty() {
-        p.push(f.to.span(), format!("{key} to"), "`to` lists no segment");
-    }
+    let mut names = |v: &Option<Spanned<OneOrMany>>, end: &str| -> Option<Vec<Name>> {
+        let v = p.required(
+            v,
+            span.clone(),
+            &format!("{key} {end}"),
+            "a segment name or a list of segment names",
+        )?;
+        let items = OneOrMany::items(v);
+        if items.is_empty() {
+            p.push(
+                v.span(),
+                format!("{key} {end}"),
+                "the list names no segment",
+            );
+            return None;
+        }
+        let names: Vec<Option<Name>> = items
+            .iter()
+            .map(|x| segment_ref(p, x, format!("{key} {end}"), segments))
+            .collect();
+        names.into_iter().collect()
+    };
+    let from = names(&f.from, "from");
+    let to = names(&f.to, "to");
     let proto = match &f.proto {
         None => Some(None),
         Some(v) => proto(p, v, format!("{key} proto")).map(Some),
     };
     let ports = ports(p, &f.ports, &key);
     Some(Forbid {
-        from: from.into_iter().collect::<Option<Vec<_>>>()?,
-        to: to.into_iter().collect::<Option<Vec<_>>>()?,
+        from: from?,
+        to: to?,
         proto: proto?,
         ports: ports?,
         comment: f.comment.as_ref().map(|c| c.get_ref().clone()),

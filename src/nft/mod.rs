@@ -1,0 +1,5 @@
+//! nftables: the canonical form of cloison's table and its text rendering (pure), and
+//! the edge that runs `nft` (apply, list, counters).
+
+pub mod canonical;
+pub mod text;

@@ -1,0 +1,71 @@
+//! The plan: a validated configuration in, everything to apply out (the nftables
+//! ruleset as data, the links and routes, the sysctls). Pure and deterministic: the same
+//! configuration gives byte-identical output; nothing here asks the kernel anything.
+
+mod links;
+pub mod names;
+mod ruleset;
+pub mod space;
+
+use nftables::schema::Nftables;
+use serde_json::Value;
+
+pub use links::{Address, Family, LinkPlan, Route, RoutingRule, RuleAction, Sysctl, VlanLink};
+pub use ruleset::counter_names;
+
+use crate::config::Config;
+use crate::nft::{canonical, text};
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// One batch replacing `table inet cloison` whole.
+    pub ruleset: Nftables<'static>,
+    pub links: LinkPlan,
+    /// Hardening sysctls, set before forwarding.
+    pub sysctls: Vec<Sysctl>,
+    /// Forwarding on, set last.
+    pub forwarding: Vec<Sysctl>,
+    /// Every named counter of the ruleset.
+    pub counters: Vec<String>,
+}
+
+pub fn plan(config: &Config) -> Plan {
+    Plan {
+        ruleset: ruleset::build(config),
+        links: links::link_plan(config),
+        sysctls: links::sysctls(config),
+        forwarding: links::forwarding(config, true),
+        counters: ruleset::counter_names(config),
+    }
+}
+
+/// Forwarding off, as `apply --remove` leaves the box.
+pub fn forwarding_off(config: &Config) -> Vec<Sysctl> {
+    links::forwarding(config, false)
+}
+
+impl Plan {
+    /// The batch as the JSON `nft -j -f` reads.
+    pub fn ruleset_json(&self) -> Value {
+        serde_json::to_value(&self.ruleset).expect("the nftables schema serializes")
+    }
+
+    /// The batch in `nft -f` syntax.
+    pub fn ruleset_text(&self) -> String {
+        text::render(&self.ruleset_json()).expect("the planner only emits renderable statements")
+    }
+
+    /// The table as nft will list it back, for comparison with the live table.
+    pub fn canonical(&self) -> Value {
+        canonical::canonical(&self.ruleset_json())
+    }
+
+    /// SHA-256 of the canonical table: the same for the plan and a live table in sync.
+    pub fn hash(&self) -> String {
+        ruleset_hash(&self.canonical())
+    }
+}
+
+pub fn ruleset_hash(canonical: &Value) -> String {
+    crate::config::sha256_hex(canonical.to_string().as_bytes())
+}
