@@ -48,19 +48,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }),
         Command::Plan { json } => Ok(match load(&cli) {
             Ok(l) => {
-                let plan = cloison::plan::plan(&l.config);
-                if *json {
-                    println!("{}", serde_json::to_string_pretty(&plan.ruleset_json())?);
-                } else {
-                    print!("{}", plan.ruleset_text());
-                }
-                println!("\n# links (ruleset hash {})", plan.hash());
-                for line in plan.links.to_string().lines() {
-                    println!("# {line}");
-                }
-                for s in plan.sysctls.iter().chain(&plan.forwarding) {
-                    println!("# sysctl {} = {}", s.key, s.value);
-                }
+                print!("{}", cloison::plan::plan(&l.config).report(*json));
                 ExitCode::SUCCESS
             }
             Err(code) => code,

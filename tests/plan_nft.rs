@@ -13,7 +13,8 @@ fn check(path: &str) {
     let plan = plan(&loaded.config);
     let ns = Netns::new("plan");
 
-    let text = ns.run(&["nft", "-c", "-f", "-"], &plan.ruleset_text());
+    // Exactly what `cloison plan` prints, comments included.
+    let text = ns.run(&["nft", "-c", "-f", "-"], &plan.report(false));
     assert!(
         text.status.success(),
         "nft -c rejected the text plan of {path}:\n{}",

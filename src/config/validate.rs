@@ -469,6 +469,14 @@ fn check_interfaces(
         let Some(seg) = segments.iter().find(|x| x.name.as_str() == name.get_ref()) else {
             continue;
         };
+        let vlan_taken = seg.vlan().is_some()
+            && segments
+                .iter()
+                .any(|o| o.name != seg.name && o.vlan() == seg.vlan());
+        if vlan_taken {
+            // Already reported as a duplicate VLAN.
+            continue;
+        }
         let span = s.get_ref().interface.as_ref().map_or_else(
             || s.get_ref().vlan.as_ref().map_or(s.span(), |v| v.span()),
             |i| i.span(),
@@ -618,14 +626,14 @@ fn ports(
     let mut out = BTreeSet::new();
     let mut ok = true;
     for port in v.iter().flat_map(|v| v.get_ref()) {
-        match p.check(port, format!("{key}.ports"), |x| {
+        match p.check(port, format!("{key} ports"), |x| {
             port_number(*x).map_err(|e| format!("{x}: {e}"))
         }) {
             Some(n) => {
                 if !out.insert(n) {
                     p.push(
                         port.span(),
-                        format!("{key}.ports"),
+                        format!("{key} ports"),
                         format!("port {n} is listed twice"),
                     );
                     ok = false;

@@ -55,6 +55,27 @@ impl Plan {
         text::render(&self.ruleset_json()).expect("the planner only emits renderable statements")
     }
 
+    /// What `cloison plan` prints: the ruleset (nft syntax, or JSON), then the links and
+    /// sysctls as comments, so the text form can be fed to `nft -f` as it is.
+    pub fn report(&self, json: bool) -> String {
+        let mut out = if json {
+            let mut j = serde_json::to_string_pretty(&self.ruleset_json()).expect("JSON");
+            j.push('\n');
+            j
+        } else {
+            self.ruleset_text()
+        };
+        out.push_str(&format!("\n# ruleset hash {}\n# links\n", self.hash()));
+        for line in self.links.to_string().lines() {
+            out.push_str(&format!("#   {line}\n"));
+        }
+        out.push_str("# sysctls (forwarding last)\n");
+        for s in self.sysctls.iter().chain(&self.forwarding) {
+            out.push_str(&format!("#   {} = {}\n", s.key, s.value));
+        }
+        out
+    }
+
     /// The table as nft will list it back, for comparison with the live table.
     pub fn canonical(&self) -> Value {
         canonical::canonical(&self.ruleset_json())
