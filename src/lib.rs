@@ -5,9 +5,13 @@
 //! the journal lives at the edges, one small module each.
 
 pub mod alert;
+pub mod apply;
 pub mod cli;
 pub mod config;
 pub mod inspect;
 pub mod lab;
+pub mod netlink;
 pub mod nft;
 pub mod plan;
+pub mod status;
+pub mod sysctl;

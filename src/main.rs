@@ -3,8 +3,10 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use cloison::apply::RulesetChange;
 use cloison::cli::{Cli, Command, LabAction};
 use cloison::config::{self, LoadError};
+use cloison::nft::Nft;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -53,6 +55,66 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Err(code) => code,
         }),
+        Command::Apply { remove } => {
+            let l = match load(&cli) {
+                Ok(l) => l,
+                Err(code) => return Ok(code),
+            };
+            let nft = Nft::default();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            if *remove {
+                let changes = rt.block_on(cloison::apply::remove(&l.config, &nft))?;
+                if changes.is_empty() {
+                    println!("nothing to remove: no cloison table, forwarding already off");
+                }
+                for c in changes {
+                    println!("{c}");
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            let applied = rt.block_on(cloison::apply::apply(&l.config, &nft))?;
+            let short = &applied.hash[..12];
+            match applied.ruleset {
+                RulesetChange::Unchanged => println!("ruleset: unchanged (hash {short})"),
+                RulesetChange::Installed => {
+                    println!("ruleset: installed table inet cloison (hash {short}), verified")
+                }
+                RulesetChange::Replaced => {
+                    println!(
+                        "ruleset: replaced in one transaction (hash {short}), verified; counters carried over"
+                    )
+                }
+            }
+            for c in &applied.changes {
+                println!("{c}");
+            }
+            if !applied.changed_anything() {
+                println!("nothing changed: {} is already applied", l.path.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status {
+            json,
+            require_daemon: _,
+        } => {
+            let l = match load(&cli) {
+                Ok(l) => l,
+                Err(code) => return Ok(code),
+            };
+            let status = cloison::status::check(&l.config, &Nft::default())?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print!("{}", status.render());
+            }
+            Ok(if status.in_sync() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
         Command::Lab(args) => match &args.action {
             Some(LabAction::Serve(s)) => cloison::lab::serve(s).map(|()| ExitCode::SUCCESS),
             _ => anyhow::bail!("the lab is not written yet"),

@@ -2,4 +2,7 @@
 //! the edge that runs `nft` (apply, list, counters).
 
 pub mod canonical;
+pub mod run;
 pub mod text;
+
+pub use run::{Counts, Nft, NftError};

@@ -16,6 +16,9 @@ pub struct LinkPlan {
     pub vlans: Vec<VlanLink>,
     /// Addresses the router holds (segments, and uplinks with a static address).
     pub addresses: Vec<Address>,
+    /// Interfaces whose addresses cloison owns (the segments'): addresses not in the
+    /// plan are removed there, never on uplinks (DHCP may have put them there).
+    pub owned: Vec<IfName>,
     /// Interfaces to bring up, parents before children.
     pub up: Vec<IfName>,
     /// Default routes in the per-uplink tables.
@@ -94,6 +97,7 @@ pub fn link_plan(config: &Config) -> LinkPlan {
     let mut plan = LinkPlan {
         vlans: Vec::new(),
         addresses: Vec::new(),
+        owned: Vec::new(),
         up: Vec::new(),
         routes: Vec::new(),
         rules: Vec::new(),
@@ -124,6 +128,7 @@ pub fn link_plan(config: &Config) -> LinkPlan {
                 ),
             });
         }
+        plan.owned.push(s.interface.clone());
         plan.up.push(s.interface.clone());
     }
     for (i, u) in config.uplinks.iter().enumerate() {
