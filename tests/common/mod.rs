@@ -62,6 +62,68 @@ impl Netns {
     }
 }
 
+impl Netns {
+    /// A namespace holding veth interfaces named like the router side of `config/lab.toml`
+    /// (no traffic: the peers stay in the same namespace, down).
+    pub fn with_lab_interfaces(tag: &str) -> Netns {
+        let ns = Netns::new(tag);
+        for i in ["seg-mairie", "seg-kiosk", "seg-poste", "wan0", "wan1"] {
+            let out = ns.run(
+                &[
+                    "ip",
+                    "link",
+                    "add",
+                    i,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    &format!("p-{i}"),
+                ],
+                "",
+            );
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        ns
+    }
+
+    /// Runs the cloison binary inside the namespace, with extra environment.
+    pub fn cloison(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.name, env!("CARGO_BIN_EXE_cloison")])
+            .args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("run cloison")
+    }
+
+    /// `nft -j list table inet cloison` as raw bytes (empty when the table is missing).
+    pub fn table_bytes(&self) -> Vec<u8> {
+        self.run(&["nft", "-j", "list", "table", "inet", "cloison"], "")
+            .stdout
+    }
+
+    pub fn sysctl(&self, key: &str) -> String {
+        let out = self.run(&["cat", &format!("/proc/sys/{key}")], "");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
+/// stdout and stderr of a finished command, for assertion messages.
+pub fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 impl Drop for Netns {
     fn drop(&mut self) {
         let _ = Command::new("ip")

@@ -1,0 +1,234 @@
+//! `cloison apply`, `apply --remove` and `status` against the real kernel, in namespaces
+//! of their own: idempotence, fail-closed behaviour, other tools' tables, drift.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use common::{Netns, require_root, text};
+
+const LAB: &str = "config/lab.toml";
+
+fn apply_ok(ns: &Netns) -> String {
+    let out = ns.cloison(&["apply", "-c", LAB], &[]);
+    assert!(out.status.success(), "apply failed:\n{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn apply_twice_changes_nothing_the_second_time() {
+    if !require_root("apply_twice_changes_nothing_the_second_time") {
+        return;
+    }
+    let ns = Netns::with_lab_interfaces("idem");
+    assert_eq!(ns.sysctl("net/ipv4/ip_forward"), "0");
+    let first = apply_ok(&ns);
+    assert!(first.contains("ruleset: installed"), "{first}");
+    assert!(first.contains("switched forwarding on"), "{first}");
+    assert_eq!(ns.sysctl("net/ipv4/ip_forward"), "1");
+    assert_eq!(ns.sysctl("net/ipv4/conf/seg-kiosk/rp_filter"), "1");
+    assert_eq!(ns.sysctl("net/ipv6/conf/seg-kiosk/accept_ra"), "0");
+    let before = ns.table_bytes();
+    let second = apply_ok(&ns);
+    assert!(second.contains("ruleset: unchanged"), "{second}");
+    assert!(second.contains("nothing changed"), "{second}");
+    assert_eq!(
+        second.lines().count(),
+        2,
+        "the second apply must change nothing:\n{second}"
+    );
+    assert_eq!(
+        before,
+        ns.table_bytes(),
+        "the table was touched by an idempotent apply"
+    );
+    let status = ns.cloison(&["status", "-c", LAB], &[]);
+    assert!(status.status.success(), "{}", text(&status));
+}
+
+#[test]
+fn other_tools_tables_are_never_touched() {
+    if !require_root("other_tools_tables_are_never_touched") {
+        return;
+    }
+    let ns = Netns::with_lab_interfaces("others");
+    let theirs = "table inet firewalld {\n chain input {\n  type filter hook input priority 10; policy accept;\n  tcp dport 8080 counter accept\n }\n}\ntable ip nat {\n chain post {\n  type nat hook postrouting priority 100;\n }\n}\n";
+    assert!(ns.run(&["nft", "-f", "-"], theirs).status.success());
+    let snapshot = |ns: &Netns| {
+        let a = ns
+            .run(&["nft", "-j", "list", "table", "inet", "firewalld"], "")
+            .stdout;
+        let b = ns
+            .run(&["nft", "-j", "list", "table", "ip", "nat"], "")
+            .stdout;
+        (a, b)
+    };
+    let before = snapshot(&ns);
+    apply_ok(&ns);
+    assert_eq!(before, snapshot(&ns), "apply changed another tool's table");
+    let out = ns.cloison(&["apply", "--remove", "-c", LAB], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        before,
+        snapshot(&ns),
+        "apply --remove changed another tool's table"
+    );
+    assert!(
+        ns.table_bytes().is_empty(),
+        "cloison's table must be gone after --remove"
+    );
+    assert_eq!(
+        ns.sysctl("net/ipv4/ip_forward"),
+        "0",
+        "--remove switches forwarding off"
+    );
+}
+
+#[test]
+fn an_invalid_config_changes_nothing() {
+    if !require_root("an_invalid_config_changes_nothing") {
+        return;
+    }
+    let ns = Netns::with_lab_interfaces("invalid");
+    apply_ok(&ns);
+    let before = ns.table_bytes();
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    let src = std::fs::read_to_string(LAB).unwrap().replace(
+        "address = \"192.168.20.1/24\"",
+        "address = \"192.168.20.0/24\"",
+    );
+    std::fs::write(&bad, src).unwrap();
+    let out = ns.cloison(&["apply", "-c", bad.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("network address"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        before,
+        ns.table_bytes(),
+        "the previous ruleset must stay byte-for-byte"
+    );
+    assert_eq!(ns.sysctl("net/ipv4/ip_forward"), "1");
+}
+
+/// An `nft` that is the real one, except that it breaks every batch it is given (a jump
+/// to a chain that does not exist), so the kernel rejects the whole transaction.
+fn rejecting_nft(dir: &std::path::Path) -> String {
+    let path = dir.join("nft");
+    std::fs::write(
+        &path,
+        "#!/bin/sh\nif [ \"$1\" = \"-j\" ] && [ \"$2\" = \"-f\" ]; then\n  sed 's/\"target\":\"invalid\"/\"target\":\"no-such-chain\"/' | nft \"$@\"\n  exit $?\nfi\nexec nft \"$@\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_ruleset_nft_rejects_changes_nothing() {
+    if !require_root("a_ruleset_nft_rejects_changes_nothing") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let nft = rejecting_nft(dir.path());
+
+    // With a previous table: it stays byte-for-byte, and so does forwarding.
+    let ns = Netns::with_lab_interfaces("reject");
+    apply_ok(&ns);
+    ns.run(
+        &["nft", "flush", "chain", "inet", "cloison", "fwd/kiosk"],
+        "",
+    );
+    let before = ns.table_bytes();
+    let out = ns.cloison(&["apply", "-c", LAB], &[("CLOISON_NFT", &nft)]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the ruleset was not applied")
+            && err.contains("previous table is still in place"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        err.contains("no-such-chain") || err.contains("No such file"),
+        "nft's own error must be shown:\n{err}"
+    );
+    assert_eq!(
+        before,
+        ns.table_bytes(),
+        "the previous ruleset must stay byte-for-byte"
+    );
+
+    // Without one: no table appears and forwarding stays off.
+    let fresh = Netns::with_lab_interfaces("reject2");
+    let out = fresh.cloison(&["apply", "-c", LAB], &[("CLOISON_NFT", &nft)]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(fresh.table_bytes().is_empty());
+    assert_eq!(
+        fresh.sysctl("net/ipv4/ip_forward"),
+        "0",
+        "forwarding must stay off without rules"
+    );
+    let addrs = fresh.run(&["ip", "-br", "addr", "show", "seg-kiosk"], "");
+    assert!(
+        !String::from_utf8_lossy(&addrs.stdout).contains("192.168.20.1"),
+        "links must not be set up when the ruleset failed"
+    );
+}
+
+#[test]
+fn status_reports_drift_and_apply_repairs_it() {
+    if !require_root("status_reports_drift_and_apply_repairs_it") {
+        return;
+    }
+    let ns = Netns::with_lab_interfaces("drift");
+    let status = |ns: &Netns| ns.cloison(&["status", "-c", LAB], &[]);
+    let missing = status(&ns);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&missing.stdout).contains("MISSING"),
+        "{}",
+        text(&missing)
+    );
+
+    apply_ok(&ns);
+    assert!(status(&ns).status.success());
+
+    let tampering: [&[&str]; 4] = [
+        &["nft", "flush", "table", "inet", "cloison"],
+        &["nft", "delete", "table", "inet", "cloison"],
+        &[
+            "nft", "insert", "rule", "inet", "cloison", "forward", "accept",
+        ],
+        &["nft", "delete", "chain", "inet", "cloison", "postrouting"],
+    ];
+    for cmd in tampering {
+        let out = ns.run(cmd, "");
+        assert!(out.status.success(), "{cmd:?}: {}", text(&out));
+        let s = status(&ns);
+        assert_eq!(
+            s.status.code(),
+            Some(1),
+            "{cmd:?} not detected:\n{}",
+            text(&s)
+        );
+        let shown = String::from_utf8_lossy(&s.stdout);
+        assert!(
+            shown.contains("DRIFTED") || shown.contains("MISSING"),
+            "{cmd:?}:\n{shown}"
+        );
+        let json = ns.cloison(&["status", "--json", "-c", LAB], &[]);
+        let v: serde_json::Value =
+            serde_json::from_slice(&json.stdout).expect("status --json prints JSON");
+        assert_ne!(v["sync"]["state"], "in_sync");
+        let repaired = apply_ok(&ns);
+        assert!(
+            repaired.contains("ruleset: replaced") || repaired.contains("ruleset: installed"),
+            "{repaired}"
+        );
+        assert!(status(&ns).status.success(), "not repaired after {cmd:?}");
+    }
+}
