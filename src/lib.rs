@@ -11,6 +11,7 @@ pub mod config;
 pub mod inspect;
 pub mod lab;
 pub mod netlink;
+pub mod nflog;
 pub mod nft;
 pub mod plan;
 pub mod status;

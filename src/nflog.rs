@@ -1,0 +1,395 @@
+//! The ruleset's sampled drops, read from NFLOG (the `log group` statements of the plan).
+//!
+//! Two parts: `Reader`, the edge that subscribes to the group over netlink and yields
+//! samples, and `decode`, pure, that turns a sample into the flow it belongs to. The
+//! kernel copies at most `COPY_RANGE` bytes of each packet (the headers); `decode` reads
+//! addresses, protocol and port from them and nothing else is kept.
+
+use std::ffi::CString;
+use std::io;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use netlink_packet_core::{NetlinkMessage, NetlinkPayload, Nla};
+use netlink_packet_netfilter::nflog::{
+    ConfigCmd, ConfigMode, PacketNla, ULogMessage, config_request,
+};
+use netlink_packet_netfilter::{NetfilterMessage, NetfilterMessageInner, NetfilterProtoFamily};
+use netlink_sys::{Socket, constants::NETLINK_NETFILTER};
+
+use crate::alert::event::{Destination, EventKind, FlowKey, L4, SegmentId};
+use crate::config::Config;
+use crate::plan::names::{NFLOG_GROUP, TO_INTERNET, TO_PRIVATE, TO_ROUTER, TO_SPOOFED};
+
+/// Bytes of each logged packet the kernel copies to us: an IPv6 header (40) and the
+/// first bytes of the transport header; enough for ports, too short for content.
+pub const COPY_RANGE: u32 = 64;
+
+/// One sampled drop, as the kernel sent it.
+#[derive(Debug, Clone, Default)]
+pub struct Sample {
+    /// The log prefix: the counter name, `<from>/<to>`.
+    pub prefix: String,
+    pub ifindex_in: Option<u32>,
+    pub src_mac: Option<[u8; 6]>,
+    /// The start of the network-layer packet (at most `COPY_RANGE` bytes).
+    pub packet: Vec<u8>,
+}
+
+/// What the sample says about the flow; `None` for prefixes that are not segment events.
+pub fn decode(sample: &Sample, config: &Config) -> Option<FlowKey> {
+    let (from, to) = sample.prefix.split_once('/')?;
+    let src = config
+        .segments
+        .iter()
+        .position(|s| s.name.as_str() == from)?;
+    let (kind, dst) = match to {
+        TO_ROUTER => (EventKind::RouterAccess, Destination::Router),
+        TO_SPOOFED => (EventKind::SpoofedSource, Destination::Router),
+        TO_PRIVATE => (EventKind::CrossSegment, Destination::Private),
+        TO_INTERNET => (EventKind::CrossSegment, Destination::Internet),
+        other => {
+            let t = config
+                .segments
+                .iter()
+                .position(|s| s.name.as_str() == other)?;
+            (
+                EventKind::CrossSegment,
+                Destination::Segment(SegmentId(t as u8)),
+            )
+        }
+    };
+    let mut key = FlowKey::new(kind);
+    key.src_segment = Some(SegmentId(src as u8));
+    key.dst = if kind == EventKind::SpoofedSource {
+        None
+    } else {
+        Some(dst)
+    };
+    key.src_mac = sample.src_mac;
+    key.ifindex = sample.ifindex_in;
+    if let Some(h) = headers(&sample.packet) {
+        key.src_ip = Some(h.src);
+        key.dst_ip = Some(h.dst);
+        key.proto = Some(h.proto);
+        key.dst_port = h.dst_port;
+    }
+    Some(key)
+}
+
+struct Headers {
+    src: IpAddr,
+    dst: IpAddr,
+    proto: L4,
+    dst_port: Option<u16>,
+}
+
+/// Addresses, protocol and destination port of a (possibly truncated) IP packet.
+fn headers(packet: &[u8]) -> Option<Headers> {
+    let (ip, _) = etherparse::LaxIpSlice::from_slice(packet).ok()?;
+    let (src, dst) = match &ip {
+        etherparse::LaxIpSlice::Ipv4(v4) => (
+            IpAddr::V4(v4.header().source_addr()),
+            IpAddr::V4(v4.header().destination_addr()),
+        ),
+        etherparse::LaxIpSlice::Ipv6(v6) => (
+            IpAddr::V6(v6.header().source_addr()),
+            IpAddr::V6(v6.header().destination_addr()),
+        ),
+    };
+    let payload = ip.payload();
+    let proto = L4::from_ip_proto(payload.ip_number.0);
+    let dst_port = match proto {
+        L4::Tcp | L4::Udp if payload.payload.len() >= 4 => {
+            Some(u16::from_be_bytes([payload.payload[2], payload.payload[3]]))
+        }
+        _ => None,
+    };
+    Some(Headers {
+        src,
+        dst,
+        proto,
+        dst_port,
+    })
+}
+
+/// A subscription to cloison's NFLOG group.
+pub struct Reader {
+    socket: Socket,
+    buf: Vec<u8>,
+    pending: Vec<Sample>,
+}
+
+impl Reader {
+    /// Binds the group; `poll` waits at most `timeout` for samples, so the caller can
+    /// check for shutdown.
+    pub fn open(timeout: Duration) -> io::Result<Reader> {
+        let mut socket = Socket::new(NETLINK_NETFILTER)?;
+        socket.bind_auto()?;
+        socket.set_rx_buf_sz(1 << 20)?;
+        set_recv_timeout(&socket, timeout)?;
+        let mut reader = Reader {
+            socket,
+            buf: vec![0; 1 << 16],
+            pending: Vec::new(),
+        };
+        let group = NFLOG_GROUP as u16;
+        reader.configure(NetfilterProtoFamily::Unspec, group, ConfigCmd::Bind)?;
+        reader.configure_mode(group)?;
+        Ok(reader)
+    }
+
+    fn send(&mut self, msg: NetlinkMessage<NetfilterMessage>) -> io::Result<()> {
+        let mut buf = vec![0; msg.header.length as usize];
+        msg.serialize(&mut buf[..]);
+        self.socket.send(&buf, 0)?;
+        Ok(())
+    }
+
+    fn configure(
+        &mut self,
+        family: NetfilterProtoFamily,
+        group: u16,
+        cmd: ConfigCmd,
+    ) -> io::Result<()> {
+        self.send(config_request(family, group, vec![cmd.into()]))?;
+        self.expect_ack()
+    }
+
+    fn configure_mode(&mut self, group: u16) -> io::Result<()> {
+        self.send(config_request(
+            NetfilterProtoFamily::Unspec,
+            group,
+            vec![ConfigMode::new_packet(COPY_RANGE).into()],
+        ))?;
+        self.expect_ack()
+    }
+
+    fn expect_ack(&mut self) -> io::Result<()> {
+        let n = self.socket.recv(&mut &mut self.buf[..], 0)?;
+        let msg = NetlinkMessage::<NetfilterMessage>::deserialize(&self.buf[..n])
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        match msg.payload {
+            NetlinkPayload::Error(e) => match e.code {
+                None => Ok(()),
+                Some(code) => Err(io::Error::from_raw_os_error(-code.get())),
+            },
+            _ => Ok(()),
+        }
+    }
+
+    /// The next samples, or an empty list after the timeout.
+    pub fn poll(&mut self) -> io::Result<Vec<Sample>> {
+        let n = match self.socket.recv(&mut &mut self.buf[..], 0) {
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) =>
+            {
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(e),
+        };
+        let mut offset = 0;
+        while offset < n {
+            let Ok(msg) = NetlinkMessage::<NetfilterMessage>::deserialize(&self.buf[offset..n])
+            else {
+                break;
+            };
+            let len = msg.header.length as usize;
+            if let NetlinkPayload::InnerMessage(NetfilterMessage {
+                inner: NetfilterMessageInner::ULog(ULogMessage::Packet(nlas)),
+                ..
+            }) = &msg.payload
+            {
+                self.pending.push(sample(nlas));
+            }
+            if len == 0 {
+                break;
+            }
+            offset += len;
+        }
+        Ok(std::mem::take(&mut self.pending))
+    }
+}
+
+fn sample(nlas: &[PacketNla]) -> Sample {
+    let mut s = Sample::default();
+    for nla in nlas {
+        match nla {
+            PacketNla::Prefix(p) => s.prefix = prefix(p),
+            PacketNla::IfIndexInDev(i) => s.ifindex_in = Some(*i),
+            PacketNla::HwAddr(hw) => {
+                // The crate keeps the fields private; its wire form is
+                // length (u16, big endian), 2 bytes of padding, 8 address bytes.
+                let mut raw = [0u8; 12];
+                hw.emit_value(&mut raw);
+                if u16::from_be_bytes([raw[0], raw[1]]) >= 6 {
+                    s.src_mac = Some([raw[4], raw[5], raw[6], raw[7], raw[8], raw[9]]);
+                }
+            }
+            PacketNla::Payload(p) => s.packet = headers_only(p).to_vec(),
+            _ => {}
+        }
+    }
+    s
+}
+
+/// The IP header and the 4 bytes of ports after it: what `decode` reads, and nothing
+/// of what the packet carried.
+pub fn headers_only(p: &[u8]) -> &[u8] {
+    let keep = match p.first().map(|b| b >> 4) {
+        Some(4) => usize::from(p[0] & 0x0f) * 4 + 4,
+        Some(6) => 40 + 4,
+        _ => 0,
+    };
+    &p[..keep.min(p.len())]
+}
+
+fn prefix(p: &CString) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+fn set_recv_timeout(socket: &Socket, timeout: Duration) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let tv = libc::timeval {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_usec: timeout.subsec_micros() as libc::suseconds_t,
+    };
+    // SAFETY: setsockopt with a valid fd, option and a correctly sized timeval.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lab() -> Config {
+        crate::config::parse(include_str!("../config/lab.toml"), "lab.toml").unwrap()
+    }
+
+    /// IPv4 + TCP SYN from 192.168.20.15:40000 to 192.168.10.5:445 (headers only).
+    const SYN_TO_SMB: [u8; 40] = [
+        0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0, 0, 192, 168, 20, 15, 192, 168, 10, 5, // IPv4
+        0x9c, 0x40, 0x01, 0xbd, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0x72, 0x10, 0, 0, 0,
+        0, // TCP
+    ];
+
+    #[test]
+    fn decodes_a_blocked_kiosk_to_mairie_flow() {
+        let c = lab();
+        let s = Sample {
+            prefix: "kiosk/mairie".into(),
+            ifindex_in: Some(7),
+            src_mac: Some([2, 0, 0, 0, 0, 0x15]),
+            packet: SYN_TO_SMB.to_vec(),
+        };
+        let k = decode(&s, &c).unwrap();
+        assert_eq!(k.kind, EventKind::CrossSegment);
+        let kiosk = c
+            .segments
+            .iter()
+            .position(|s| s.name.as_str() == "kiosk")
+            .unwrap();
+        let mairie = c
+            .segments
+            .iter()
+            .position(|s| s.name.as_str() == "mairie")
+            .unwrap();
+        assert_eq!(k.src_segment, Some(SegmentId(kiosk as u8)));
+        assert_eq!(k.dst, Some(Destination::Segment(SegmentId(mairie as u8))));
+        assert_eq!(k.src_ip, Some("192.168.20.15".parse().unwrap()));
+        assert_eq!(k.dst_ip, Some("192.168.10.5".parse().unwrap()));
+        assert_eq!(k.proto, Some(L4::Tcp));
+        assert_eq!(k.dst_port, Some(445));
+        assert_eq!(k.ifindex, Some(7));
+    }
+
+    #[test]
+    fn maps_pseudo_destinations_to_event_kinds() {
+        let c = lab();
+        let kind = |prefix: &str| {
+            decode(
+                &Sample {
+                    prefix: prefix.into(),
+                    ..Sample::default()
+                },
+                &c,
+            )
+            .map(|k| k.kind)
+        };
+        assert_eq!(kind("kiosk/router"), Some(EventKind::RouterAccess));
+        assert_eq!(kind("kiosk/spoofed"), Some(EventKind::SpoofedSource));
+        assert_eq!(kind("kiosk/private"), Some(EventKind::CrossSegment));
+        assert_eq!(kind("isp/router"), None, "uplinks are not segment events");
+        assert_eq!(kind("nonsense"), None);
+        assert_eq!(kind("kiosk/nowhere"), None);
+    }
+
+    #[test]
+    fn keeps_headers_and_ports_only() {
+        let mut with_payload = SYN_TO_SMB.to_vec();
+        with_payload.extend_from_slice(b"secret payload");
+        assert_eq!(headers_only(&with_payload), &SYN_TO_SMB[..24]);
+        let s = Sample {
+            prefix: "kiosk/mairie".into(),
+            packet: headers_only(&with_payload).to_vec(),
+            ..Sample::default()
+        };
+        assert_eq!(decode(&s, &lab()).unwrap().dst_port, Some(445));
+        assert!(headers_only(&[]).is_empty());
+        assert!(headers_only(&[0x4f]).len() == 1);
+    }
+
+    #[test]
+    fn truncated_and_garbage_packets_never_panic() {
+        let c = lab();
+        for len in 0..SYN_TO_SMB.len() {
+            let s = Sample {
+                prefix: "kiosk/mairie".into(),
+                packet: SYN_TO_SMB[..len].to_vec(),
+                ..Sample::default()
+            };
+            let k = decode(&s, &c).expect("the prefix alone identifies the pair");
+            if len < 20 {
+                assert_eq!(k.src_ip, None);
+            }
+        }
+        let mut x: u32 = 1;
+        for _ in 0..20_000 {
+            let bytes: Vec<u8> = (0..(x % 80))
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    x as u8
+                })
+                .collect();
+            let _ = decode(
+                &Sample {
+                    prefix: "kiosk/mairie".into(),
+                    packet: bytes,
+                    ..Sample::default()
+                },
+                &c,
+            );
+        }
+    }
+}
