@@ -19,7 +19,7 @@ use netlink_sys::{Socket, constants::NETLINK_NETFILTER};
 
 use crate::alert::event::{Destination, EventKind, FlowKey, L4, SegmentId};
 use crate::config::Config;
-use crate::plan::names::{NFLOG_GROUP, TO_INTERNET, TO_PRIVATE, TO_ROUTER, TO_SPOOFED};
+use crate::plan::names::{NFLOG_GROUP, TO_PRIVATE, TO_ROUTER, TO_SPOOFED};
 
 /// Bytes of each logged packet the kernel copies to us: an IPv6 header (40) and the
 /// first bytes of the transport header; enough for ports, too short for content.
@@ -47,7 +47,6 @@ pub fn decode(sample: &Sample, config: &Config) -> Option<FlowKey> {
         TO_ROUTER => (EventKind::RouterAccess, Destination::Router),
         TO_SPOOFED => (EventKind::SpoofedSource, Destination::Router),
         TO_PRIVATE => (EventKind::CrossSegment, Destination::Private),
-        TO_INTERNET => (EventKind::CrossSegment, Destination::Internet),
         other => {
             let t = config
                 .segments
@@ -339,6 +338,7 @@ mod tests {
         assert_eq!(kind("kiosk/spoofed"), Some(EventKind::SpoofedSource));
         assert_eq!(kind("kiosk/private"), Some(EventKind::CrossSegment));
         assert_eq!(kind("isp/router"), None, "uplinks are not segment events");
+        assert_eq!(kind("kiosk/internet"), None, "internet-bound drops are counted, not alerted");
         assert_eq!(kind("nonsense"), None);
         assert_eq!(kind("kiosk/nowhere"), None);
     }

@@ -347,7 +347,9 @@ impl Builder {
                 accept(),
             ]);
         }
-        rules.extend(log_and_drop(&counter(name, TO_INTERNET)));
+        // Internet-bound traffic the segment may not send (no uplink, or another one):
+        // counted, not sampled; it is ordinary noise, not an attempt to cross.
+        rules.push(vec![counter_ref(&counter(name, TO_INTERNET)), drop_()]);
         self.chain(chain_forward_from(name), Hook::None, rules);
 
         for t in &config.segments {
