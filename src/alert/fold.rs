@@ -195,6 +195,8 @@ pub struct FoldStats {
     /// New flows whose first alert the bound held back.
     pub held_back: u64,
     pub counter_resets: u64,
+    /// Samples of counters that raise no alert (e.g. `kiosk/internet`), ignored.
+    pub ignored_samples: u64,
     pub entries: u64,
 }
 
@@ -231,6 +233,7 @@ pub struct Folder {
     evicted_flows: u64,
     held_back: u64,
     counter_resets: u64,
+    ignored_samples: u64,
     entries: u64,
 }
 
@@ -257,6 +260,7 @@ impl Folder {
             evicted_flows: 0,
             held_back: 0,
             counter_resets: 0,
+            ignored_samples: 0,
             entries: 0,
         }
     }
@@ -307,17 +311,17 @@ impl Folder {
         i
     }
 
-    fn pair_of_flow(&mut self, key: &FlowKey) -> usize {
+    /// The counter a sample's packet is counted in, or `None` when that counter does not
+    /// raise alerts of the sample's kind (the sample is then ignored: its counter says
+    /// everything there is to say).
+    fn pair_of_flow(&mut self, key: &FlowKey) -> Option<usize> {
         match self.names.counter_of(key) {
-            Some(name) => {
-                let kind = match self.names.classify_counter(&name) {
-                    CounterClass::Alert(k) => k,
-                    CounterClass::Noise => key.kind,
-                };
-                self.pair(&name, Some(kind))
-            }
+            Some(name) => match self.names.classify_counter(&name) {
+                CounterClass::Alert(k) if k == key.kind => Some(self.pair(&name, Some(k))),
+                _ => None,
+            },
             // A sample the names cannot place: its own bucket, which no reading confirms.
-            None => self.pair(&format!("?/{}", key.kind), Some(key.kind)),
+            None => Some(self.pair(&format!("?/{}", key.kind), Some(key.kind))),
         }
     }
 
@@ -360,10 +364,18 @@ impl Folder {
             return None;
         }
         let counted = counter_backed(key.kind);
-        if !counted {
+        let pair = if counted {
+            match self.pair_of_flow(key) {
+                Some(p) => Some(p),
+                None => {
+                    self.ignored_samples += 1;
+                    return None;
+                }
+            }
+        } else {
             self.tallies[kind_index(key.kind)].counted += 1;
-        }
-        let pair = counted.then(|| self.pair_of_flow(key));
+            None
+        };
         if let Some(p) = pair {
             let p = &mut self.pairs[p];
             p.span.touch(now);
@@ -781,6 +793,7 @@ impl Folder {
             evicted_flows: self.evicted_flows,
             held_back: self.held_back,
             counter_resets: self.counter_resets,
+            ignored_samples: self.ignored_samples,
             entries: self.entries,
         }
     }
@@ -1150,6 +1163,12 @@ mod tests {
                         let new = seen_keys.insert(key);
                         let out = if counter_backed(key.kind) {
                             let c = n.counter_of(&key).unwrap();
+                            if n.classify_counter(&c) == CounterClass::Noise {
+                                // kiosk/internet: counted, and a stray sample is ignored.
+                                k.drop_packet(&c, EventKind::ConfigApplied, 1);
+                                assert!(f.observe(&key, at(now)).is_none());
+                                continue;
+                            }
                             k.drop_packet(&c, key.kind, 1);
                             // The log rule is rate-limited: most packets are not sampled.
                             if new || rng.chance(10) {
@@ -1182,7 +1201,11 @@ mod tests {
                     // Unsampled drops (the log rule's limit was reached).
                     let key = random_flow(&mut rng, pool);
                     if let Some(c) = n.counter_of(&key) {
-                        k.drop_packet(&c, key.kind, rng.below(2000));
+                        let kind = match n.classify_counter(&c) {
+                            CounterClass::Alert(kind) => kind,
+                            CounterClass::Noise => EventKind::ConfigApplied,
+                        };
+                        k.drop_packet(&c, kind, rng.below(2000));
                     }
                     if rng.chance(20) {
                         k.drop_packet("isp/kiosk", EventKind::ConfigApplied, 5);

@@ -87,8 +87,7 @@ impl Names {
         u8::try_from(i).ok().map(SegmentId)
     }
 
-    /// The interface name for an ifindex: the kernel's map first, then a segment whose
-    /// configured interface has that name is not needed (names are what we have).
+    /// The interface name for a kernel ifindex.
     pub fn interface(&self, ifindex: u32) -> Option<&str> {
         self.interfaces.get(&ifindex).map(String::as_str)
     }
@@ -139,7 +138,10 @@ impl Names {
         match to {
             DST_ROUTER => CounterClass::Alert(EventKind::RouterAccess),
             DST_SPOOFED => CounterClass::Alert(EventKind::SpoofedSource),
-            DST_PRIVATE | DST_INTERNET => CounterClass::Alert(EventKind::CrossSegment),
+            DST_PRIVATE => CounterClass::Alert(EventKind::CrossSegment),
+            // Internet-bound drops (no uplink, or another one) are ordinary noise, not
+            // attempts to cross: counted, not sampled by the ruleset, not alerted.
+            DST_INTERNET => CounterClass::Noise,
             other if other != from && self.segment_id(other).is_some() => {
                 CounterClass::Alert(EventKind::CrossSegment)
             }
@@ -188,10 +190,7 @@ mod tests {
             n.classify_counter("kiosk/private"),
             Alert(EventKind::CrossSegment)
         );
-        assert_eq!(
-            n.classify_counter("kiosk/internet"),
-            Alert(EventKind::CrossSegment)
-        );
+        assert_eq!(n.classify_counter("kiosk/internet"), Noise);
         assert_eq!(
             n.classify_counter("kiosk/router"),
             Alert(EventKind::RouterAccess)
