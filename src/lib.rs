@@ -8,6 +8,7 @@ pub mod alert;
 pub mod apply;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod inspect;
 pub mod lab;
 pub mod netlink;
