@@ -14,6 +14,7 @@ mod entry;
 mod fold;
 mod names;
 mod ports;
+mod sink;
 
 pub use entry::{
     Alert, MAX_VALUE_LEN, SYSLOG_IDENTIFIER, counter_backed, field, rfc3339, traffic_kind,
@@ -22,3 +23,6 @@ pub use entry::{
 pub use fold::{DEFAULT_MAX_FLOWS, FORGET_AFTER, FoldSettings, FoldStats, Folder, KindCount};
 pub use names::{CounterClass, Names};
 pub use ports::service_name;
+pub use sink::{
+    JOURNAL_SOCKET, JournalWriter, LogLimit, Sink, SinkStats, Written, encode_json, encode_native,
+};

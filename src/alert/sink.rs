@@ -1,0 +1,318 @@
+//! Where alerts go: journald's native protocol (one datagram per entry to
+//! `/run/systemd/journal/socket`), or, where that socket does not exist (a container,
+//! another init), one JSON object per line on stderr with the same fields. The only I/O
+//! of the alert module; `Sink` is the seam tests stand in for.
+
+use std::io::{self, Write};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::entry::Alert;
+
+/// journald's native socket. Fixed by systemd (sd_journal_send uses the same path).
+pub const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
+
+/// How long a send may block when journald is slow before the entry goes to stderr.
+const SEND_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Where alerts are written.
+pub trait Sink {
+    fn write(&mut self, alert: &Alert) -> Written;
+}
+
+/// Where an entry ended up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    Journal,
+    /// JSON line on the fallback writer (stderr).
+    Fallback,
+    /// Neither journald nor the fallback took it (counted in `SinkStats::lost`).
+    Lost,
+}
+
+/// For tests: keeps the alerts.
+impl Sink for Vec<Alert> {
+    fn write(&mut self, alert: &Alert) -> Written {
+        self.push(alert.clone());
+        Written::Journal
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SinkStats {
+    pub journal: u64,
+    pub fallback: u64,
+    pub lost: u64,
+    /// Sends refused by a journald that is there (full, slow), written to stderr instead.
+    pub send_errors: u64,
+}
+
+/// At most one log line per `every`, counting what it held back. For every log line that
+/// traffic can trigger, so a flood never becomes a log flood and no count is lost.
+#[derive(Debug)]
+pub struct LogLimit {
+    every: Duration,
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl LogLimit {
+    pub const fn new(every: Duration) -> LogLimit {
+        LogLimit {
+            every,
+            last: None,
+            suppressed: 0,
+        }
+    }
+
+    /// `Some(held back since the last line)` when a line may be written now.
+    pub fn allow(&mut self, now: Instant) -> Option<u64> {
+        match self.last {
+            Some(t) if now.duration_since(t) < self.every => {
+                self.suppressed += 1;
+                None
+            }
+            _ => {
+                self.last = Some(now);
+                Some(std::mem::take(&mut self.suppressed))
+            }
+        }
+    }
+}
+
+/// Encodes an entry in journald's native protocol: `KEY=value\n`, or for a value holding
+/// a newline, `KEY\n` + its length (64-bit little endian) + the value + `\n`.
+pub fn encode_native(alert: &Alert) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512);
+    for (k, v) in alert.journal_fields() {
+        out.extend_from_slice(k.as_bytes());
+        if v.contains('\n') {
+            out.push(b'\n');
+            out.extend_from_slice(&(v.len() as u64).to_le_bytes());
+            out.extend_from_slice(v.as_bytes());
+        } else {
+            out.push(b'=');
+            out.extend_from_slice(v.as_bytes());
+        }
+        out.push(b'\n');
+    }
+    out
+}
+
+/// The JSON line of the stderr form (no trailing newline).
+pub fn encode_json(alert: &Alert) -> String {
+    alert.to_json().to_string()
+}
+
+/// Writes to journald, falling back to JSON lines where journald is absent.
+#[derive(Debug)]
+pub struct JournalWriter<W: Write = io::Stderr> {
+    path: PathBuf,
+    socket: Option<UnixDatagram>,
+    fallback: W,
+    stats: SinkStats,
+    warn: LogLimit,
+    said_absent: bool,
+}
+
+impl JournalWriter<io::Stderr> {
+    /// The daemon's writer: journald's socket, stderr as the fallback.
+    pub fn new() -> JournalWriter<io::Stderr> {
+        JournalWriter::with(JOURNAL_SOCKET, io::stderr())
+    }
+}
+
+impl Default for JournalWriter<io::Stderr> {
+    fn default() -> Self {
+        JournalWriter::new()
+    }
+}
+
+impl<W: Write> JournalWriter<W> {
+    /// A writer to another socket path and fallback (tests, or a relocated journald).
+    pub fn with(path: impl AsRef<Path>, fallback: W) -> JournalWriter<W> {
+        JournalWriter {
+            path: path.as_ref().to_owned(),
+            socket: None,
+            fallback,
+            stats: SinkStats::default(),
+            warn: LogLimit::new(Duration::from_secs(60)),
+            said_absent: false,
+        }
+    }
+
+    pub fn stats(&self) -> SinkStats {
+        self.stats
+    }
+
+    pub fn fallback(&self) -> &W {
+        &self.fallback
+    }
+
+    fn send(&mut self, payload: &[u8]) -> io::Result<()> {
+        if self.socket.is_none() {
+            let s = UnixDatagram::unbound()?;
+            s.set_write_timeout(Some(SEND_TIMEOUT))?;
+            self.socket = Some(s);
+        }
+        let socket = self.socket.as_ref().ok_or(io::ErrorKind::NotConnected)?;
+        socket.send_to(payload, &self.path).map(|_| ())
+    }
+
+    fn write_fallback(&mut self, alert: &Alert) -> Written {
+        let line = encode_json(alert) + "\n";
+        match self
+            .fallback
+            .write_all(line.as_bytes())
+            .and_then(|()| self.fallback.flush())
+        {
+            Ok(()) => {
+                self.stats.fallback += 1;
+                Written::Fallback
+            }
+            Err(_) => {
+                self.stats.lost += 1;
+                Written::Lost
+            }
+        }
+    }
+}
+
+impl<W: Write> Sink for JournalWriter<W> {
+    fn write(&mut self, alert: &Alert) -> Written {
+        match self.send(&encode_native(alert)) {
+            Ok(()) => {
+                self.stats.journal += 1;
+                Written::Journal
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+                ) =>
+            {
+                if !self.said_absent {
+                    self.said_absent = true;
+                    tracing::info!(
+                        socket = %self.path.display(),
+                        "no journald socket: alerts are written to stderr as JSON lines"
+                    );
+                }
+                self.write_fallback(alert)
+            }
+            Err(e) => {
+                self.stats.send_errors += 1;
+                if let Some(held_back) = self.warn.allow(Instant::now()) {
+                    tracing::warn!(
+                        cause = %e,
+                        errors = self.stats.send_errors,
+                        held_back,
+                        "journald refused an alert; written to stderr instead"
+                    );
+                }
+                self.write_fallback(alert)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::event::EventKind;
+    use crate::alert::field;
+
+    /// Parses the native protocol back (the inverse of `encode_native`).
+    fn decode(mut b: &[u8]) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        while !b.is_empty() {
+            let nl = b.iter().position(|c| *c == b'\n').unwrap();
+            let line = &b[..nl];
+            if let Some(eq) = line.iter().position(|c| *c == b'=') {
+                out.push((
+                    String::from_utf8(line[..eq].to_vec()).unwrap(),
+                    String::from_utf8(line[eq + 1..].to_vec()).unwrap(),
+                ));
+                b = &b[nl + 1..];
+            } else {
+                let key = String::from_utf8(line.to_vec()).unwrap();
+                let len = u64::from_le_bytes(b[nl + 1..nl + 9].try_into().unwrap()) as usize;
+                let v = &b[nl + 9..nl + 9 + len];
+                assert_eq!(b[nl + 9 + len], b'\n');
+                out.push((key, String::from_utf8(v.to_vec()).unwrap()));
+                b = &b[nl + 10 + len..];
+            }
+        }
+        out
+    }
+
+    fn rejected() -> Alert {
+        Alert::config_rejected(
+            "mairie-ducey",
+            "/etc/cloison/cloison.toml",
+            "cloison.toml:14:9: segments.kiosk.vlan = 4095: VLAN IDs go from 1 to 4094\ncloison.toml:3:1: unknown key `segmnts`",
+            "the previous configuration",
+        )
+    }
+
+    #[test]
+    fn native_encoding_round_trips_including_multiline_values() {
+        let a = rejected();
+        let fields = decode(&encode_native(&a));
+        let get = |k: &str| fields.iter().find(|(f, _)| f == k).map(|(_, v)| v.as_str());
+        assert_eq!(
+            get("MESSAGE_ID"),
+            Some(EventKind::ConfigRejected.message_id())
+        );
+        assert_eq!(get("PRIORITY"), Some("3"));
+        assert_eq!(get("SYSLOG_IDENTIFIER"), Some("cloison"));
+        assert_eq!(get(field::DETAIL).map(|d| d.lines().count()), Some(2));
+        assert!(!get("MESSAGE").unwrap().contains('\n'));
+        assert_eq!(fields.len(), a.journal_fields().count());
+    }
+
+    #[test]
+    fn sends_one_datagram_per_entry() {
+        let dir = std::env::temp_dir().join(format!("cloison-sink-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("socket");
+        let _ = std::fs::remove_file(&path);
+        let server = UnixDatagram::bind(&path).unwrap();
+        let mut w = JournalWriter::with(&path, Vec::new());
+        assert_eq!(w.write(&rejected()), Written::Journal);
+        let mut buf = vec![0; 65536];
+        let n = server.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], encode_native(&rejected()).as_slice());
+        assert!(w.fallback().is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn without_a_socket_entries_become_json_lines() {
+        let mut w = JournalWriter::with("/nonexistent/cloison/socket", Vec::new());
+        let a = rejected();
+        assert_eq!(w.write(&a), Written::Fallback);
+        assert_eq!(w.write(&a), Written::Fallback);
+        let text = String::from_utf8(w.fallback().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2);
+        let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+        assert_eq!(v["MESSAGE_ID"], EventKind::ConfigRejected.message_id());
+        assert_eq!(v["PRIORITY"], "3");
+        assert_eq!(v["CLOISON_EVENT"], "config_rejected");
+        assert!(v["CLOISON_DETAIL"].as_str().unwrap().contains('\n'));
+        assert_eq!(w.stats().fallback, 2);
+    }
+
+    #[test]
+    fn log_limit_counts_what_it_holds_back() {
+        let mut l = LogLimit::new(Duration::from_secs(60));
+        let t = Instant::now();
+        assert_eq!(l.allow(t), Some(0));
+        for i in 1..=5 {
+            assert_eq!(l.allow(t + Duration::from_secs(i)), None);
+        }
+        assert_eq!(l.allow(t + Duration::from_secs(61)), Some(5));
+    }
+}
