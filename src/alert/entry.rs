@@ -417,7 +417,9 @@ fn flow_headline(names: &Names, key: &FlowKey) -> String {
         _ => None,
     };
     let service = service_text(key);
-    let src = join_some(&[src_seg.clone(), ip(key.src_ip), mac(key.src_mac)]);
+    // The MAC is in CLOISON_SRC_MAC; the message names it only when there is no address.
+    let src_host = ip(key.src_ip).or_else(|| mac(key.src_mac));
+    let src = join_some(&[src_seg.clone(), src_host]);
     let src = if src.is_empty() {
         "a host".to_owned()
     } else {
