@@ -202,7 +202,7 @@ impl Lab {
             source,
         };
         std::fs::create_dir_all(&log_dir).map_err(|e| spawn_err(Node::Router, e))?;
-        let mut pending = Vec::new();
+        let mut logs = Vec::new();
         for plan in &self.topology.nodes {
             if plan.tcp.is_empty() && plan.udp.is_empty() {
                 continue;
@@ -240,10 +240,10 @@ impl Lab {
             let child = cmd.spawn().map_err(|e| spawn_err(node, e))?;
             drop(ns_file);
             self.listeners.push((node, child));
-            pending.push((node, log_path));
+            logs.push(log_path);
         }
         let deadline = Instant::now() + options.ready_timeout;
-        for ((node, child), (_, log_path)) in self.listeners.iter_mut().zip(pending) {
+        for ((node, child), log_path) in self.listeners.iter_mut().zip(logs) {
             let outcome = match child.stdout.take() {
                 Some(stdout) => wait_ready(stdout, deadline),
                 None => Err("no stdout".to_owned()),
@@ -342,6 +342,25 @@ impl Lab {
             });
         }
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// Waits until no IPv6 address in the node's namespace is tentative; false after
+    /// `timeout`. Call it after bringing the router's interfaces up: while its link-local
+    /// address is tentative (DAD, and a moment after link up even without DAD), a router
+    /// sends no neighbour solicitations for the packets it forwards, so the first IPv6
+    /// packets wait for a 1 s retransmission, or are lost.
+    pub fn settle(&self, node: Node, timeout: Duration) -> Result<bool, LabError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let tentative = self.run(node, &["ip", "-6", "addr", "show", "tentative"])?;
+            if tentative.trim().is_empty() {
+                return Ok(true);
+            }
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// What /run/cloison-lab records of this lab.
