@@ -364,24 +364,28 @@ impl Folder {
             return None;
         }
         let counted = counter_backed(key.kind);
-        let pair = if counted {
-            match self.pair_of_flow(key) {
+        // A known flow already knows its counter: nothing to look up or allocate.
+        let known = self.flows.get(key).map(|f| f.pair);
+        let is_new = known.is_none();
+        let pair = match known {
+            Some(pair) => pair,
+            None if counted => match self.pair_of_flow(key) {
                 Some(p) => Some(p),
                 None => {
                     self.ignored_samples += 1;
                     return None;
                 }
-            }
-        } else {
-            self.tallies[kind_index(key.kind)].counted += 1;
-            None
+            },
+            None => None,
         };
+        if !counted {
+            self.tallies[kind_index(key.kind)].counted += 1;
+        }
         if let Some(p) = pair {
             let p = &mut self.pairs[p];
             p.span.touch(now);
             p.seen = now;
         }
-        let is_new = !self.flows.contains_key(key);
         if is_new {
             self.make_room();
         }
@@ -1320,6 +1324,7 @@ mod tests {
         let mut rng = Rng(7);
         let mut raw = BTreeMap::<String, u64>::new();
         let mut frames = 0u64;
+        let n = names();
         let started = std::time::Instant::now();
         // 100k packets in 5 s: half one SMB flow, half forged sources (each new), plus
         // 20k spoofed ARP frames seen by the capture; samples limited to 1 in 50.
@@ -1336,7 +1341,7 @@ mod tests {
                 _ => arp((i % 200) as u8),
             };
             let out = if counter_backed(key.kind) {
-                *raw.entry(names().counter_of(&key).unwrap()).or_insert(0) += 1;
+                *raw.entry(n.counter_of(&key).unwrap()).or_insert(0) += 1;
                 if i % 50 < 2 {
                     f.observe(&key, at(now))
                 } else {
