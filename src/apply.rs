@@ -15,6 +15,9 @@ use crate::nft::{Nft, NftError};
 use crate::plan::{self, Plan};
 use crate::sysctl::{self, SysctlError};
 
+/// How long `apply` waits for IPv6 duplicate address detection.
+const IPV6_READY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     #[error("the ruleset was not applied; {state}")]
@@ -55,6 +58,8 @@ pub struct Applied {
     pub hash: String,
     /// One line per change to links, addresses, routes, rules and sysctls.
     pub changes: Vec<String>,
+    /// Observations that are not changes (a port without carrier...).
+    pub notes: Vec<String>,
 }
 
 impl Applied {
@@ -125,6 +130,7 @@ pub async fn apply(config: &Config, nft: &Nft) -> Result<Applied, ApplyError> {
         source,
     };
     let mut changes = Vec::new();
+    let mut notes = Vec::new();
     let nl = Netlink::connect().map_err(links_err)?;
     nl.ensure_vlans(&plan.links, &mut changes)
         .await
@@ -151,6 +157,16 @@ pub async fn apply(config: &Config, nft: &Nft) -> Result<Applied, ApplyError> {
     nl.ensure_up(&plan.links, &mut changes)
         .await
         .map_err(links_err)?;
+    // IPv6 addresses are unusable until duplicate address detection ends (about a
+    // second after the link comes up): wait, so that when apply returns the router
+    // answers on every address.
+    for note in nl
+        .wait_ipv6_ready(&plan.links, IPV6_READY_WAIT)
+        .await
+        .map_err(links_err)?
+    {
+        notes.push(note);
+    }
     nl.ensure_routes(&plan.links, &mut changes)
         .await
         .map_err(links_err)?;
@@ -169,6 +185,7 @@ pub async fn apply(config: &Config, nft: &Nft) -> Result<Applied, ApplyError> {
         ruleset,
         hash: plan.hash(),
         changes,
+        notes,
     })
 }
 

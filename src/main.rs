@@ -90,6 +90,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for c in &applied.changes {
                 println!("{c}");
             }
+            for n in &applied.notes {
+                println!("note: {n}");
+            }
             if !applied.changed_anything() {
                 println!("nothing changed: {} is already applied", l.path.display());
             }

@@ -5,11 +5,12 @@
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
 use ipnet::IpNet;
 use netlink_packet_route::AddressFamily;
-use netlink_packet_route::address::{AddressAttribute, AddressScope};
+use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressScope};
 use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
@@ -225,6 +226,71 @@ impl Netlink {
             }
         }
         Ok(())
+    }
+
+    /// Waits, at most `limit`, until every IPv6 address (link-local included) of the
+    /// plan's interfaces has finished duplicate address detection: until then the kernel
+    /// neither uses the address nor resolves neighbours for forwarded packets. Interfaces
+    /// without carrier are not waited for (detection starts when a cable is plugged).
+    /// Returns one note per interface or address still not usable.
+    pub async fn wait_ipv6_ready(
+        &self,
+        plan: &LinkPlan,
+        limit: Duration,
+    ) -> Result<Vec<String>, LinkError> {
+        let mut notes = Vec::new();
+        let mut watched: Vec<(u32, &IfName)> = Vec::new();
+        let names: BTreeSet<&IfName> = plan
+            .addresses
+            .iter()
+            .filter(|a| matches!(a.address, IpNet::V6(_)))
+            .map(|a| &a.interface)
+            .collect();
+        for name in names {
+            let link = self
+                .link(name.as_str())
+                .await?
+                .ok_or_else(|| LinkError::Missing(name.clone()))?;
+            if link.header.flags.contains(LinkFlags::LowerUp) {
+                watched.push((link.header.index, name));
+            } else {
+                notes.push(format!("{name} has no carrier (cable unplugged?); its IPv6 addresses start working when it has one"));
+            }
+        }
+        let deadline = Instant::now() + limit;
+        loop {
+            let mut pending = Vec::new();
+            let mut msgs = self.handle.address().get().execute();
+            while let Some(msg) = msgs.try_next().await.map_err(nl("listing addresses"))? {
+                let Some((_, name)) = watched.iter().find(|(i, _)| *i == msg.header.index) else {
+                    continue;
+                };
+                if msg.header.family != AddressFamily::Inet6 {
+                    continue;
+                }
+                let mut flags = AddressFlags::from_bits_retain(u32::from(msg.header.flags.bits()));
+                for attr in &msg.attributes {
+                    if let AddressAttribute::Flags(f) = attr {
+                        flags |= *f;
+                    }
+                }
+                let addr =
+                    address_of(&msg).map_or_else(|| "an address".to_owned(), |a| a.to_string());
+                if flags.contains(AddressFlags::Dadfailed) {
+                    pending.push((true, format!("{addr} on {name}: another host on the link uses this address (duplicate address detection failed)")));
+                } else if flags.contains(AddressFlags::Tentative) {
+                    pending.push((
+                        false,
+                        format!("{addr} on {name}: still in duplicate address detection"),
+                    ));
+                }
+            }
+            if pending.iter().all(|(failed, _)| *failed) || Instant::now() >= deadline {
+                notes.extend(pending.into_iter().map(|(_, n)| n));
+                return Ok(notes);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Default routes of the per-uplink tables; routes in cloison's tables that the plan

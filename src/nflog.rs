@@ -338,7 +338,11 @@ mod tests {
         assert_eq!(kind("kiosk/spoofed"), Some(EventKind::SpoofedSource));
         assert_eq!(kind("kiosk/private"), Some(EventKind::CrossSegment));
         assert_eq!(kind("isp/router"), None, "uplinks are not segment events");
-        assert_eq!(kind("kiosk/internet"), None, "internet-bound drops are counted, not alerted");
+        assert_eq!(
+            kind("kiosk/internet"),
+            None,
+            "internet-bound drops are counted, not alerted"
+        );
         assert_eq!(kind("nonsense"), None);
         assert_eq!(kind("kiosk/nowhere"), None);
     }

@@ -10,10 +10,20 @@ use cloison::config;
 fn every_invalid_fixture_reports_exactly_its_expected_errors() {
     let dir = Path::new("tests/config/invalid");
     let mut checked = 0;
-    let mut entries: Vec<_> = fs::read_dir(dir).expect("fixture dir").map(|e| e.expect("entry").path()).collect();
+    let mut entries: Vec<_> = fs::read_dir(dir)
+        .expect("fixture dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
     entries.sort();
-    for path in entries.into_iter().filter(|p| p.extension().is_some_and(|e| e == "toml")) {
-        let name = path.file_name().expect("name").to_string_lossy().into_owned();
+    for path in entries
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+    {
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
         let source = fs::read_to_string(&path).expect("read fixture");
         let expected: Vec<String> = source
             .lines()

@@ -15,17 +15,8 @@ fn a_blocked_packet_arrives_as_a_sample_with_its_headers() {
     }
     let router = Netns::with_lab_interfaces("nflog");
     let host = Netns::new("nflogh");
-    for cmd in [vec![
-        "ip",
-        "link",
-        "set",
-        "p-seg-kiosk",
-        "netns",
-        &host.name,
-    ]] {
-        let out = router.run(&cmd, "");
-        assert!(out.status.success(), "{}", text(&out));
-    }
+    let out = router.run(&["ip", "link", "set", "p-seg-kiosk", "netns", &host.name], "");
+    assert!(out.status.success(), "{}", text(&out));
     for cmd in [
         "ip link set lo up",
         "ip link set p-seg-kiosk up",

@@ -18,9 +18,14 @@ fn golden(config_path: &str, name: &str) {
             fs::write(&path, &got).expect("write golden");
             continue;
         }
-        let want = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e} (run with UPDATE_GOLDEN=1 to create it)"));
+        let want = fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{path}: {e} (run with UPDATE_GOLDEN=1 to create it)"));
         if got != want {
-            let line = got.lines().zip(want.lines()).position(|(a, b)| a != b).unwrap_or(0);
+            let line = got
+                .lines()
+                .zip(want.lines())
+                .position(|(a, b)| a != b)
+                .unwrap_or(0);
             panic!(
                 "plan of {config_path} differs from {path} at line {}:\n  got:  {}\n  want: {}\n(if the change is intended, regenerate with UPDATE_GOLDEN=1 and review the diff)",
                 line + 1,

@@ -288,8 +288,24 @@ impl Builder {
             .iter()
             .filter_map(|s| s.address6.map(|a| a.subnet()))
             .collect();
-        let private4 = space::subtract_v4(&space::non_internet_v4(), &subnets4);
-        let private6 = space::subtract_v6(&space::non_internet_v6(), &subnets6);
+        // Never "Internet": the non-public ranges, and the uplinks' own link networks
+        // (the boxes' admin pages live there, public addresses or not).
+        let mut never4 = space::non_internet_v4();
+        never4.extend(
+            config
+                .uplinks
+                .iter()
+                .filter_map(|u| u.address.map(|a| a.subnet())),
+        );
+        let mut never6 = space::non_internet_v6();
+        never6.extend(
+            config
+                .uplinks
+                .iter()
+                .filter_map(|u| u.address6.map(|a| a.subnet())),
+        );
+        let private4 = space::subtract_v4(&never4, &subnets4);
+        let private6 = space::subtract_v6(&never6, &subnets6);
 
         for s in &config.segments {
             self.forward_from(config, s, &private4, &private6);

@@ -38,7 +38,15 @@ impl Netns {
             "ip netns add {name}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        Netns { name }
+        let ns = Netns { name };
+        // A new namespace copies the machine's IPv4 settings; start from a fresh box's.
+        let out = ns.run(&["sh", "-c", "echo 0 > /proc/sys/net/ipv4/ip_forward"], "");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        ns
     }
 
     /// Runs a command inside the namespace, with `input` on stdin.
