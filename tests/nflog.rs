@@ -15,7 +15,10 @@ fn a_blocked_packet_arrives_as_a_sample_with_its_headers() {
     }
     let router = Netns::with_lab_interfaces("nflog");
     let host = Netns::new("nflogh");
-    let out = router.run(&["ip", "link", "set", "p-seg-kiosk", "netns", &host.name], "");
+    let out = router.run(
+        &["ip", "link", "set", "p-seg-kiosk", "netns", &host.name],
+        "",
+    );
     assert!(out.status.success(), "{}", text(&out));
     for cmd in [
         "ip link set lo up",

@@ -193,7 +193,10 @@ impl FlowKey {
 }
 
 pub fn format_mac(m: &[u8; 6]) -> String {
-    format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    )
 }
 
 #[cfg(test)]
@@ -206,7 +209,10 @@ mod tests {
         for k in EventKind::ALL {
             let id = k.message_id();
             assert_eq!(id.len(), 32);
-            assert!(id.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+            assert!(
+                id.chars()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+            );
             assert!(seen.insert(id), "{k} shares its MESSAGE_ID");
             assert_eq!(EventKind::parse(k.name()), Some(k));
         }
