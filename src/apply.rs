@@ -5,13 +5,15 @@
 //! applied, nothing else is touched: the previous table stays as it was, and forwarding
 //! is switched on only behind a verified table.
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 
 use crate::config::Config;
 use crate::netlink::{LinkError, Netlink};
 use crate::nft::canonical::{canonical, differences};
 use crate::nft::run::{carry_counters, counters};
-use crate::nft::{Nft, NftError};
+use crate::nft::{Counts, Nft, NftError};
 use crate::plan::{self, Plan};
 use crate::sysctl::{self, SysctlError};
 
@@ -69,8 +71,14 @@ impl Applied {
 }
 
 /// Puts the ruleset in place (or leaves it if it already matches) and verifies it.
-/// Exposed on its own for the daemon's drift repair.
-pub fn apply_ruleset(plan: &Plan, nft: &Nft) -> Result<RulesetChange, ApplyError> {
+/// Counters start from the live table's values, or from `seed` where that is higher
+/// (the daemon's last reading, when someone deleted the table). Exposed on its own for
+/// the daemon's drift repair and reloads.
+pub fn apply_ruleset(
+    plan: &Plan,
+    nft: &Nft,
+    seed: &BTreeMap<String, Counts>,
+) -> Result<RulesetChange, ApplyError> {
     let want = plan.canonical();
     let live = nft.list_table().map_err(ApplyError::Read)?;
     let change = match &live {
@@ -80,7 +88,13 @@ pub fn apply_ruleset(plan: &Plan, nft: &Nft) -> Result<RulesetChange, ApplyError
         Some(_) => RulesetChange::Replaced,
         None => RulesetChange::Installed,
     };
-    let carried = live.as_ref().map(counters).unwrap_or_default();
+    let mut carried = live.as_ref().map(counters).unwrap_or_default();
+    for (name, c) in seed {
+        let e = carried.entry(name.clone()).or_default();
+        if c.packets > e.packets {
+            *e = *c;
+        }
+    }
     let batch = carry_counters(&plan.ruleset_json(), &carried);
     if let Err(source) = nft.apply(&batch) {
         let state = if live.is_some() {
@@ -108,9 +122,13 @@ fn verify(want: &Value, nft: &Nft) -> Result<(), ApplyError> {
 }
 
 /// Applies everything, fail-closed. Runs inside a tokio runtime (netlink is async).
-pub async fn apply(config: &Config, nft: &Nft) -> Result<Applied, ApplyError> {
+pub async fn apply(
+    config: &Config,
+    nft: &Nft,
+    seed: &BTreeMap<String, Counts>,
+) -> Result<Applied, ApplyError> {
     let plan = plan::plan(config);
-    let ruleset = match apply_ruleset(&plan, nft) {
+    let ruleset = match apply_ruleset(&plan, nft, seed) {
         Ok(r) => r,
         Err(e @ ApplyError::Ruleset { .. }) => {
             // With no table of ours in place, forwarding must not stay on.

@@ -6,7 +6,9 @@ use clap::Parser;
 use cloison::apply::RulesetChange;
 use cloison::cli::{Cli, Command, LabAction};
 use cloison::config::{self, LoadError};
+use cloison::daemon::control::{self, Request, Response};
 use cloison::nft::Nft;
+use std::time::Duration;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -37,6 +39,61 @@ fn load(cli: &Cli) -> Result<config::Loaded, ExitCode> {
             LoadError::Invalid(_) => ExitCode::FAILURE,
         }
     })
+}
+
+/// How long the CLI waits for the daemon (a reload applies a whole configuration).
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Sends a request to the running daemon and prints its answer.
+fn talk(req: &Request) -> anyhow::Result<ExitCode> {
+    match control::request(&control::runtime_dir(), req, CONTROL_TIMEOUT)? {
+        Response::Done { message } => {
+            println!("{message}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Response::Error { message } => {
+            eprintln!("cloison: {message}");
+            Ok(ExitCode::FAILURE)
+        }
+        Response::Status(_) => anyhow::bail!("the daemon answered with a status"),
+    }
+}
+
+fn render_daemon(d: &control::DaemonStatus) -> String {
+    let mut out = format!(
+        "daemon:     running (pid {}, up {} s), config {} ({}) from {}\n",
+        d.pid,
+        d.uptime_secs,
+        &d.config_hash[..12.min(d.config_hash.len())],
+        d.config_path,
+        d.config_source
+    );
+    if let Some(s) = d.confirm_pending_secs {
+        out.push_str(&format!("confirm:    WAITING: the last reload is rolled back in {s} s unless `cloison confirm` is run\n"));
+    }
+    if d.alerts_last_hour.is_empty() {
+        out.push_str("alerts:     none in the last hour\n");
+    } else {
+        let list: Vec<String> = d
+            .alerts_last_hour
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        out.push_str(&format!("alerts:     last hour: {}\n", list.join(", ")));
+    }
+    for (iface, c) in &d.capture {
+        out.push_str(&format!(
+            "capture:    {iface}: {} frames inspected, {} dropped by the kernel\n",
+            c.received, c.dropped
+        ));
+    }
+    if d.drift_repairs > 0 {
+        out.push_str(&format!(
+            "repairs:    {} drift repair(s) since start\n",
+            d.drift_repairs
+        ));
+    }
+    out
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -74,7 +131,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 return Ok(ExitCode::SUCCESS);
             }
-            let applied = rt.block_on(cloison::apply::apply(&l.config, &nft))?;
+            let applied =
+                rt.block_on(cloison::apply::apply(&l.config, &nft, &Default::default()))?;
             let short = &applied.hash[..12];
             match applied.ruleset {
                 RulesetChange::Unchanged => println!("ruleset: unchanged (hash {short})"),
@@ -100,28 +158,61 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Status {
             json,
-            require_daemon: _,
+            require_daemon,
         } => {
             let l = match load(&cli) {
                 Ok(l) => l,
                 Err(code) => return Ok(code),
             };
             let status = cloison::status::check(&l.config, &Nft::default())?;
+            let daemon = match control::request(
+                &control::runtime_dir(),
+                &Request::Status,
+                CONTROL_TIMEOUT,
+            ) {
+                Ok(Response::Status(d)) => Ok(d),
+                Ok(other) => Err(format!("unexpected answer: {other:?}")),
+                Err(e) => Err(e.to_string()),
+            };
             if *json {
-                println!("{}", serde_json::to_string_pretty(&status)?);
+                let mut v = serde_json::to_value(&status)?;
+                v["daemon"] = match &daemon {
+                    Ok(d) => serde_json::to_value(d)?,
+                    Err(e) => serde_json::json!({ "running": false, "error": e }),
+                };
+                println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 print!("{}", status.render());
+                match &daemon {
+                    Ok(d) => print!("{}", render_daemon(d)),
+                    Err(e) => println!(
+                        "daemon:     NOT RUNNING ({e}); the rules above stay in force without it"
+                    ),
+                }
             }
-            Ok(if status.in_sync() {
+            let ok = status.in_sync() && (daemon.is_ok() || !*require_daemon);
+            Ok(if ok {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
             })
         }
+        Command::Run => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            let opts = cloison::daemon::Options::new(cli.config.clone());
+            rt.block_on(cloison::daemon::run(opts, std::future::pending()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Reload { confirm } => talk(&Request::Reload {
+            confirm_secs: *confirm,
+        }),
+        Command::Confirm => talk(&Request::Confirm),
         Command::Lab(args) => match &args.action {
             Some(LabAction::Serve(s)) => cloison::lab::serve(s).map(|()| ExitCode::SUCCESS),
             _ => anyhow::bail!("the lab is not written yet"),
         },
-        other => anyhow::bail!("`{other:?}` is not written yet"),
     }
 }

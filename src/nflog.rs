@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use netlink_packet_core::{NetlinkMessage, NetlinkPayload, Nla};
 use netlink_packet_netfilter::nflog::{
-    ConfigCmd, ConfigMode, PacketNla, ULogMessage, config_request,
+    ConfigCmd, ConfigMode, ConfigNla, PacketNla, ULogMessage, config_request,
 };
 use netlink_packet_netfilter::{NetfilterMessage, NetfilterMessageInner, NetfilterProtoFamily};
 use netlink_sys::{Socket, constants::NETLINK_NETFILTER};
@@ -123,10 +123,23 @@ impl Reader {
     /// Binds the group; `poll` waits at most `timeout` for samples, so the caller can
     /// check for shutdown.
     pub fn open(timeout: Duration) -> io::Result<Reader> {
+        let reader = Reader::bind()?;
+        set_recv_timeout(&reader.socket, timeout)?;
+        Ok(reader)
+    }
+
+    /// Binds the group with a non-blocking socket, for an event loop: `poll` returns
+    /// what is queued, possibly nothing, at once.
+    pub fn open_nonblocking() -> io::Result<Reader> {
+        let reader = Reader::bind()?;
+        reader.socket.set_non_blocking(true)?;
+        Ok(reader)
+    }
+
+    fn bind() -> io::Result<Reader> {
         let mut socket = Socket::new(NETLINK_NETFILTER)?;
         socket.bind_auto()?;
         socket.set_rx_buf_sz(1 << 20)?;
-        set_recv_timeout(&socket, timeout)?;
         let mut reader = Reader {
             socket,
             buf: vec![0; 1 << 16],
@@ -156,10 +169,15 @@ impl Reader {
     }
 
     fn configure_mode(&mut self, group: u16) -> io::Result<()> {
+        // The kernel's default is to batch up to 100 packets or one second; samples are
+        // already rate-limited by the ruleset, and a first alert must be prompt.
         self.send(config_request(
             NetfilterProtoFamily::Unspec,
             group,
-            vec![ConfigMode::new_packet(COPY_RANGE).into()],
+            vec![
+                ConfigMode::new_packet(COPY_RANGE).into(),
+                ConfigNla::QThresh(1),
+            ],
         ))?;
         self.expect_ack()
     }
@@ -213,6 +231,12 @@ impl Reader {
             offset += len;
         }
         Ok(std::mem::take(&mut self.pending))
+    }
+}
+
+impl std::os::fd::AsRawFd for Reader {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.socket.as_raw_fd()
     }
 }
 
