@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::DEFAULT_PATH;
 
-/// cloison: keeps the town hall's networks apart, and shows that it does.
+/// Keeps the town hall's network segments apart, and shows that it does.
 ///
 /// Reads one TOML file describing the segments (the municipal network, the public kiosk,
 /// the La Poste counter...), enforces their isolation with nftables, watches for traffic
@@ -86,6 +86,31 @@ pub enum Command {
 
     /// Build a simulated mairie in network namespaces and show cloison at work.
     Lab(LabArgs),
+
+    /// Internal: write the man pages (cloison.8 and one per subcommand) into DIR.
+    #[command(hide = true)]
+    Manpages { dir: PathBuf },
+}
+
+/// The man pages, from the same definition the binary parses: `(file name, roff)`.
+pub fn manpages() -> Vec<(String, Vec<u8>)> {
+    use clap::CommandFactory;
+    let render = |cmd: clap::Command| {
+        let mut out = Vec::new();
+        clap_mangen::Man::new(cmd)
+            .section("8")
+            .manual("System Administration")
+            .render(&mut out)
+            .expect("rendering to memory cannot fail");
+        out
+    };
+    let top = Cli::command().name("cloison");
+    let mut pages = vec![("cloison.8".to_owned(), render(top.clone()))];
+    for sub in top.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = format!("cloison-{}", sub.get_name());
+        pages.push((format!("{name}.8"), render(sub.clone().name(name))));
+    }
+    pages
 }
 
 #[derive(Debug, Args)]

@@ -210,6 +210,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             confirm_secs: *confirm,
         }),
         Command::Confirm => talk(&Request::Confirm),
+        Command::Manpages { dir } => {
+            std::fs::create_dir_all(dir)?;
+            for (name, page) in cloison::cli::manpages() {
+                std::fs::write(dir.join(name), page)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Lab(args) => match &args.action {
             Some(LabAction::Serve(s)) => cloison::lab::serve(s).map(|()| ExitCode::SUCCESS),
             _ => anyhow::bail!("the lab is not written yet"),

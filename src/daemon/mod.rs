@@ -184,9 +184,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
         ));
     }
 
-    let applied = apply::apply(&running.config, &nft, &BTreeMap::new())
-        .await
-        .map_err(DaemonError::Apply)?;
+    let applied = apply_waiting_for_interfaces(&running.config, &nft).await?;
     tracing::info!(ruleset = ?applied.ruleset, changes = applied.changes.len(), "configuration applied");
     for n in &applied.notes {
         tracing::info!("{n}");
@@ -323,6 +321,33 @@ async fn nflog_readable(
     match r {
         Some(fd) => fd.readable_mut().await.ok(),
         None => std::future::pending().await,
+    }
+}
+
+/// How long start-up waits for an interface the configuration names (at boot, the trunk
+/// NIC may appear after cloison starts; the ruleset is in place meanwhile, forwarding off).
+const WAIT_FOR_INTERFACES: Duration = Duration::from_secs(60);
+
+async fn apply_waiting_for_interfaces(
+    config: &Config,
+    nft: &Nft,
+) -> Result<apply::Applied, DaemonError> {
+    let deadline = Instant::now() + WAIT_FOR_INTERFACES;
+    loop {
+        match apply::apply(config, nft, &BTreeMap::new()).await {
+            Err(ApplyError::Links {
+                source: crate::netlink::LinkError::Missing(name),
+                ..
+            }) if Instant::now() < deadline => {
+                let line = format!(
+                    "waiting for interface {name}; the ruleset is in place, forwarding stays off"
+                );
+                notify::status(&line);
+                tracing::warn!("{line}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            other => return other.map_err(DaemonError::Apply),
+        }
     }
 }
 
