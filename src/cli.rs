@@ -135,4 +135,10 @@ pub enum LabAction {
     /// Internal: run the lab's network services inside a namespace.
     #[command(hide = true)]
     Serve(crate::lab::ServeArgs),
+    /// Try a connection from the current network namespace: tcp, udp or ping.
+    #[command(hide = true)]
+    Probe(crate::lab::ProbeArgs),
+    /// Send a raw Ethernet frame (hex) on an interface of the current namespace.
+    #[command(hide = true)]
+    Frame(crate::lab::FrameArgs),
 }

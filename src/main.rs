@@ -219,6 +219,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Lab(args) => match &args.action {
             Some(LabAction::Serve(s)) => cloison::lab::serve(s).map(|()| ExitCode::SUCCESS),
+            Some(LabAction::Probe(p)) => {
+                println!("{}", cloison::lab::probe(p)?);
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(LabAction::Frame(f)) => cloison::lab::frame(f).map(|()| ExitCode::SUCCESS),
             _ => anyhow::bail!("the lab is not written yet"),
         },
     }

@@ -17,6 +17,7 @@ mod netns;
 mod probe;
 mod registry;
 mod serve;
+mod tools;
 mod topology;
 
 use std::ffi::OsStr;
@@ -40,6 +41,7 @@ pub use probe::{
 };
 pub use registry::{EXIT_INTERRUPTED, LabRecord, RegistryError, STATE_DIR};
 pub use serve::{ServeError, parse_greeting};
+pub use tools::{FrameArgs, ProbeArgs, ProbeKind, frame, probe};
 pub use topology::{BOX_INET_IF, HOST_IF, Node, NodePlan, Topology, TopologyError};
 
 /// Arguments of the hidden `cloison lab serve` command.
