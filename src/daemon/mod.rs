@@ -36,7 +36,7 @@ use crate::nft::{Counts, Nft};
 use crate::plan::{self, Plan};
 use control::{DaemonStatus, Request, Response};
 use notify::Heartbeats;
-use sources::Event;
+use sources::{Event, Source};
 
 /// How often the live table is read: counters for the alerts, and the drift check
 /// (a change by someone else is seen and repaired within this, well under 5 s).
@@ -105,6 +105,7 @@ struct Daemon {
     drift_repairs: u64,
     hearts: std::sync::Arc<Heartbeats>,
     tx: mpsc::Sender<Event>,
+    capture: Option<(Source, sources::CaptureStats)>,
 }
 
 fn hostname() -> String {
@@ -205,7 +206,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
         &changes::summary(previous.as_ref().map(|(_, c)| c), &running.config),
     ));
 
-    let hearts = Heartbeats::new(&["loop"]);
+    let hearts = Heartbeats::new(&["loop", "capture"]);
     let (tx, mut rx) = mpsc::channel(1024);
     let plan = plan::plan(&running.config);
     let folder = new_folder(&running.config, &router);
@@ -224,6 +225,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
         drift_repairs: 0,
         hearts,
         tx,
+        capture: None,
     };
     let mut nflog = match Reader::open_nonblocking().and_then(|r| {
         // SAFETY: the Reader owns its socket for as long as it lives; the fd never changes.
@@ -306,6 +308,9 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
 
     notify::stopping();
     tracing::info!("stopping; the ruleset and forwarding stay as they are");
+    if let Some((mut c, _)) = d.capture.take() {
+        c.stop();
+    }
     d.drain(&mut rx, nflog.as_mut().map(AsyncFd::get_mut));
     d.read_kernel(SystemTime::now(), false);
     let last = d.folder.flush(SystemTime::now());
@@ -414,7 +419,21 @@ impl Daemon {
         self.emit(&alert);
     }
 
-    fn start_sources(&mut self) {}
+    /// (Re)starts the capture for the running configuration. Without it the firewall
+    /// still isolates and counts; only layer-2 evidence is missing, which is logged.
+    fn start_sources(&mut self) {
+        if let Some((mut old, _)) = self.capture.take() {
+            old.stop();
+        }
+        let beat = self.hearts.beat("capture");
+        match sources::capture(&self.running.config, self.tx.clone(), beat.clone()) {
+            Ok(c) => self.capture = Some(c),
+            Err(e) => {
+                beat.retire();
+                tracing::error!(cause = %format!("{e:#}"), "layer-2 inspection is off");
+            }
+        }
+    }
 
     /// Reads what the NFLOG socket holds; false once it is empty.
     fn read_nflog(&mut self, reader: &mut Reader) -> bool {
@@ -575,7 +594,16 @@ impl Daemon {
                     .as_secs()
             }),
             alerts_last_hour: alerts,
-            capture: BTreeMap::new(),
+            capture: self
+                .capture
+                .as_ref()
+                .map(|(_, stats)| {
+                    stats
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .clone()
+                })
+                .unwrap_or_default(),
             drift_repairs: self.drift_repairs,
         }
     }
@@ -659,6 +687,7 @@ impl Daemon {
                 self.plan = plan::plan(&self.running.config);
                 self.folder = new_folder(&self.running.config, &self.router);
                 self.read_kernel(SystemTime::now(), true);
+                self.start_sources();
                 let alert = Alert::config_applied(
                     &self.router,
                     &path,

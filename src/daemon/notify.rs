@@ -94,7 +94,16 @@ impl Heartbeats {
     }
 }
 
+/// Marks a loop that is not running (so its silence is not a stall).
+const RETIRED: u64 = u64::MAX;
+
 impl Beat {
+    pub fn retire(&self) {
+        self.hearts.beats[self.index]
+            .1
+            .store(RETIRED, Ordering::Relaxed);
+    }
+
     pub fn now(&self) {
         let ms = self.hearts.start.elapsed().as_millis() as u64;
         self.hearts.beats[self.index].1.store(ms, Ordering::Relaxed);

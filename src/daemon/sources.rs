@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use tokio::sync::mpsc;
+
 use crate::alert::event::FlowKey;
 
 /// What the threads send to the daemon's loop.
@@ -58,3 +60,134 @@ impl Drop for Source {
 
 /// How long a source blocks at most before checking whether it must stop.
 pub const POLL: Duration = Duration::from_millis(200);
+
+/// The capture loop's counters per interface, for `cloison status`.
+pub type CaptureStats = std::sync::Arc<
+    std::sync::Mutex<std::collections::BTreeMap<String, super::control::CaptureCounters>>,
+>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error("cannot map the configuration onto the router's interfaces")]
+    Topology(#[from] crate::inspect::TopologyError),
+    #[error("cannot build the capture filter for {iface}")]
+    Filter {
+        iface: String,
+        #[source]
+        source: crate::inspect::FilterError,
+    },
+    #[error("cannot open a capture socket on {iface}")]
+    Socket {
+        iface: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The kernel receive buffer of each capture socket: room for a burst of suspect frames
+/// while the loop is busy (what overflows is counted as dropped, never silently lost).
+const CAPTURE_RCVBUF: usize = 4 << 20;
+
+/// Starts the capture on every segment interface and the trunk: kernel-filtered frames,
+/// classified, sent to the loop as flow keys.
+pub fn capture(
+    config: &crate::config::Config,
+    tx: mpsc::Sender<Event>,
+    beat: super::notify::Beat,
+) -> Result<(Source, CaptureStats), CaptureError> {
+    use crate::capture::{CaptureSocket, interfaces, wait};
+    use crate::inspect::{Link, Topology, capture_filter, classify};
+
+    let links: Vec<Link> = interfaces()
+        .into_iter()
+        .filter_map(|(name, index, mac)| mac.map(|mac| Link { name, index, mac }))
+        .collect();
+    let topology = Topology::new(config, &links)?;
+    let mut sockets = Vec::new();
+    for (point, ifindex) in topology.capture_points() {
+        let iface = links
+            .iter()
+            .find(|l| l.index == ifindex)
+            .map_or_else(|| ifindex.to_string(), |l| l.name.clone());
+        let program: Vec<libc::sock_filter> = capture_filter(&topology, point)
+            .map_err(|source| CaptureError::Filter {
+                iface: iface.clone(),
+                source,
+            })?
+            .into_iter()
+            .map(Into::into)
+            .collect();
+        let socket = CaptureSocket::open(&iface, ifindex, &program, CAPTURE_RCVBUF)
+            .map_err(|source| CaptureError::Socket { iface, source })?;
+        sockets.push(socket);
+    }
+    let stats: CaptureStats = Default::default();
+    let shared = std::sync::Arc::clone(&stats);
+    let source = Source::spawn("cloison-capture", move |stop| {
+        let mut buf = vec![0u8; 2048];
+        let mut batch = Vec::new();
+        let mut last_stats = std::time::Instant::now();
+        while !stop.load(Ordering::Relaxed) {
+            beat.now();
+            let ready = match wait(&sockets, POLL) {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = tx.blocking_send(Event::Failed {
+                        source: "capture",
+                        error: e.to_string(),
+                    });
+                    return;
+                }
+            };
+            for i in ready {
+                let socket = &sockets[i];
+                let Some(ctx) = topology.context(socket.ifindex) else {
+                    continue;
+                };
+                // Drain what is queued, but hand over regularly under a flood.
+                for _ in 0..4096 {
+                    match socket.recv(&mut buf) {
+                        Ok(Some((n, meta))) => {
+                            let ctx = ctx.with_aux(
+                                meta.aux_vlan.map(|(tci, _)| tci),
+                                meta.aux_vlan.map(|(_, tpid)| tpid),
+                            );
+                            if let Some(finding) = classify(&buf[..n], &ctx) {
+                                batch.push(finding.flow_key());
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            tracing::warn!(iface = %socket.ifname, cause = %e, "capture read failed");
+                            break;
+                        }
+                    }
+                }
+            }
+            if !batch.is_empty()
+                && tx
+                    .blocking_send(Event::Frames(std::mem::take(&mut batch)))
+                    .is_err()
+            {
+                return;
+            }
+            if last_stats.elapsed() >= Duration::from_secs(1) {
+                last_stats = std::time::Instant::now();
+                let mut map = shared
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                for s in &mut sockets {
+                    let st = s.stats();
+                    map.insert(
+                        s.ifname.clone(),
+                        super::control::CaptureCounters {
+                            received: st.received,
+                            dropped: st.dropped,
+                        },
+                    );
+                }
+            }
+        }
+    });
+    Ok((source, stats))
+}

@@ -1,7 +1,8 @@
 //! Frames and topologies for the tests, the benchmark and the fuzz seeds of this module:
 //! the two shipped configurations with made-up links, and builders that lay out the
-//! headers byte by byte. Not used by the daemon. Checksums are left at zero: `classify`
-//! never reads them.
+//! headers byte by byte. Not used by the daemon. IPv4 header checksums are real (the lab
+//! sends these frames through bridges); transport checksums are zero (`classify` never
+//! reads them).
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -154,6 +155,14 @@ fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, payload: &[u8]) -> Vec<u8> {
     h.extend_from_slice(&[0x00, 0x00, 0x40, 0x00, 64, proto, 0x00, 0x00]);
     h.extend_from_slice(&src.octets());
     h.extend_from_slice(&dst.octets());
+    // A real header checksum: bridges with br_netfilter drop IPv4 without one, and the
+    // lab sends these frames over bridges.
+    let sum = h.chunks(2).fold(0u32, |acc, w| {
+        acc + u32::from(u16::from_be_bytes([w[0], w[1]]))
+    });
+    let folded = (sum & 0xffff) + (sum >> 16);
+    let checksum = !(((folded & 0xffff) + (folded >> 16)) as u16);
+    h[10..12].copy_from_slice(&checksum.to_be_bytes());
     h.extend_from_slice(payload);
     h
 }
