@@ -15,7 +15,7 @@ use nix::sys::signal::Signal;
 use serde_json::Value;
 
 fn started() -> Setup {
-    let mut s = Setup::new();
+    let mut s = common::daemon::setup();
     s.start();
     s.wait_notify("READY=1", Duration::from_secs(30));
     s

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use cloison::lab::{self as probe, Node, Reach};
-use common::daemon::{Setup, TIMEOUT, lab_config_with};
+use common::daemon::{TIMEOUT, lab_config_with};
 use common::{require_root, text};
 use nix::sys::signal::Signal;
 
@@ -16,7 +16,7 @@ fn ready_only_once_the_rules_are_live() {
     if !require_root("ready_only_once_the_rules_are_live") {
         return;
     }
-    let mut s = Setup::new();
+    let mut s = common::daemon::setup();
     s.start();
     let ready = s.wait_notify("READY=1", Duration::from_secs(30));
     // The very next packet is dropped and counted: the rules were there before READY.
@@ -79,7 +79,7 @@ fn kill_9_leaves_isolation_intact() {
     if !require_root("kill_9_leaves_isolation_intact") {
         return;
     }
-    let mut s = Setup::new();
+    let mut s = common::daemon::setup();
     s.start();
     s.wait_notify("READY=1", Duration::from_secs(30));
     s.signal(Signal::SIGKILL);
@@ -99,7 +99,7 @@ fn reload_applies_a_good_config_and_refuses_a_bad_one() {
     if !require_root("reload_applies_a_good_config_and_refuses_a_bad_one") {
         return;
     }
-    let mut s = Setup::new();
+    let mut s = common::daemon::setup();
     s.start();
     s.wait_notify("READY=1", Duration::from_secs(30));
     let mairie_to_poste =
@@ -168,7 +168,7 @@ fn a_bad_config_at_start_uses_the_last_known_good() {
     if !require_root("a_bad_config_at_start_uses_the_last_known_good") {
         return;
     }
-    let mut s = Setup::new();
+    let mut s = common::daemon::setup();
     // Without a last known good: stays closed and fails.
     s.write_config("[segments.kiosk]\nvlan = 4095\n");
     s.start();
@@ -228,7 +228,7 @@ fn deleting_the_table_is_repaired_within_5_s_and_counts_are_kept() {
     if !require_root("deleting_the_table_is_repaired_within_5_s_and_counts_are_kept") {
         return;
     }
-    let mut s = Setup::new();
+    let mut s = common::daemon::setup();
     s.start();
     s.wait_notify("READY=1", Duration::from_secs(30));
     probe::send_udp_burst(
@@ -285,7 +285,7 @@ fn an_unconfirmed_reload_is_rolled_back() {
     if !require_root("an_unconfirmed_reload_is_rolled_back") {
         return;
     }
-    let mut s = Setup::new();
+    let mut s = common::daemon::setup();
     s.start();
     s.wait_notify("READY=1", Duration::from_secs(30));
     let good = std::fs::read_to_string(s.config_path()).unwrap();

@@ -16,6 +16,7 @@ pub mod journal;
 mod netns;
 mod probe;
 mod registry;
+pub mod rig;
 mod serve;
 mod tools;
 mod topology;

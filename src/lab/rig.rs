@@ -1,0 +1,246 @@
+//! A rig: the lab, a private journald, and `cloison run` started in the lab's router the
+//! way systemd would (inside the journal's mount namespace, with NOTIFY_SOCKET, state and
+//! runtime directories of its own). Used by the integration tests and `cloison lab`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use super::journal::PrivateJournal;
+use super::{Lab, LabError, LabOptions, Node, Reach, tcp_connect};
+use crate::config::Config;
+
+pub const TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// A lab, a private journal, a scratch directory with the configuration, state and
+/// runtime directories, and (once started) the daemon. Dropping it stops the daemon
+/// (SIGKILL: the rules stay, as with any crash), the journal, and removes the lab.
+pub struct Rig {
+    pub lab: Lab,
+    pub journal: PrivateJournal,
+    dir: PathBuf,
+    cloison: PathBuf,
+    pub daemon: Option<Child>,
+    notify: Option<UnixDatagram>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RigError {
+    #[error("cannot build the lab")]
+    Lab(#[from] LabError),
+    #[error("cannot start a private journald")]
+    Journal(#[from] super::journal::JournalError),
+    #[error("cannot prepare {}", path.display())]
+    Dir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Rig {
+    /// Builds the lab for `config` (read from `config_path`, which is copied into the
+    /// rig's directory so it can be edited) and starts the journal; not the daemon.
+    pub fn new(config: &Config, config_path: &Path, cloison: &Path) -> Result<Rig, RigError> {
+        let lab = Lab::up(&LabOptions::new(config, cloison))?;
+        let journal = PrivateJournal::start()?;
+        let dir = std::env::temp_dir().join(format!("cloison-rig-{}", lab.id()));
+        let prepare = || -> std::io::Result<()> {
+            std::fs::create_dir_all(&dir)?;
+            std::fs::copy(config_path, dir.join("cloison.toml"))?;
+            Ok(())
+        };
+        prepare().map_err(|source| RigError::Dir {
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(Rig {
+            lab,
+            journal,
+            dir,
+            cloison: cloison.to_owned(),
+            daemon: None,
+            notify: None,
+        })
+    }
+
+    /// The rig's directory (configuration, state, runtime, daemon log).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("cloison.toml")
+    }
+
+    pub fn write_config(&self, text: &str) {
+        std::fs::write(self.config_path(), text).expect("write the rig's configuration");
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.join("state")
+    }
+
+    pub fn runtime_dir(&self) -> PathBuf {
+        self.dir.join("run")
+    }
+
+    /// Starts `cloison run` as systemd would (notify socket, state and runtime dirs).
+    /// Panics if it cannot be spawned (a rig is a test and demo fixture).
+    pub fn start(&mut self) {
+        let sock = self.dir.join(format!("notify-{}", std::process::id()));
+        let _ = std::fs::remove_file(&sock);
+        let notify = UnixDatagram::bind(&sock).unwrap();
+        notify
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let log = std::fs::File::create(self.dir.join("daemon.log")).unwrap();
+        let child = Command::new("nsenter")
+            .arg(format!(
+                "--mount={}",
+                self.journal.mount_ns_path().display()
+            ))
+            .arg(format!("--net=/run/netns/{}", self.lab.ns(Node::Router)))
+            .arg("--")
+            .arg(&self.cloison)
+            .args([
+                "run",
+                "-c",
+                self.config_path().to_str().expect("utf-8 path"),
+            ])
+            .env("NOTIFY_SOCKET", &sock)
+            .env("CLOISON_STATE_DIR", self.state_dir())
+            .env("CLOISON_RUNTIME_DIR", self.runtime_dir())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start cloison run");
+        self.daemon = Some(child);
+        self.notify = Some(notify);
+    }
+
+    /// The daemon's stderr so far (for failure messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default()
+    }
+
+    /// Waits for a notify message containing `what` (e.g. "READY=1"); returns it.
+    pub fn wait_notify(&self, what: &str, within: Duration) -> String {
+        let sock = self.notify.as_ref().expect("started");
+        let deadline = Instant::now() + within;
+        let mut buf = [0u8; 4096];
+        while Instant::now() < deadline {
+            if let Ok(n) = sock.recv(&mut buf) {
+                let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+                if msg.lines().any(|l| l == what) {
+                    return msg;
+                }
+            }
+        }
+        panic!(
+            "no {what} from the daemon within {within:?}; its log:\n{}",
+            self.log()
+        );
+    }
+
+    /// Sends a signal to the daemon.
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        let pid = self.daemon.as_ref().expect("started").id() as i32;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).unwrap();
+    }
+
+    /// Waits for the daemon to exit; its status code.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let child = self.daemon.as_mut().expect("started");
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.daemon = None;
+                return status.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the daemon did not exit; its log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// A cloison command in the router namespace, talking to this daemon.
+    pub fn cloison(&self, args: &[&str]) -> Output {
+        self.lab
+            .command(Node::Router, &self.cloison)
+            .args(args)
+            .args(["-c", self.config_path().to_str().expect("utf-8 path")])
+            .env("CLOISON_RUNTIME_DIR", self.runtime_dir())
+            .output()
+            .expect("run cloison")
+    }
+
+    pub fn nft(&self, args: &[&str]) -> Output {
+        self.lab
+            .command(Node::Router, "nft")
+            .args(args)
+            .output()
+            .expect("run nft")
+    }
+
+    /// Packets counted by `name` in the live table.
+    pub fn counter(&self, name: &str) -> u64 {
+        let out = self.cloison(&["status", "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("status --json: {}", String::from_utf8_lossy(&out.stderr)));
+        v["counters"][name]["packets"].as_u64().unwrap_or(0)
+    }
+
+    /// Journal entries of cloison with CLOISON_EVENT=`event`.
+    pub fn events(&self, event: &str) -> Vec<serde_json::Value> {
+        self.journal
+            .entries(&["-t", "cloison", &format!("CLOISON_EVENT={event}")])
+            .unwrap_or_else(|e| panic!("journal: {e}"))
+    }
+
+    /// Waits until at least one entry of `event` is in the journal.
+    pub fn wait_event(&self, event: &str, within: Duration) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + within;
+        loop {
+            let e = self.events(event);
+            if !e.is_empty() {
+                return e;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {event} entry within {within:?}; daemon log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub fn addr(&self, node: Node, port: u16) -> SocketAddr {
+        SocketAddr::new(IpAddr::V4(self.lab.v4(node).unwrap()), port)
+    }
+
+    /// What the kiosk meets when it tries the mairie server's SMB port.
+    pub fn kiosk_to_smb(&self) -> Reach {
+        tcp_connect(
+            self.lab.ns(Node::Kiosk),
+            self.addr(Node::MairieSrv, 445),
+            TIMEOUT,
+        )
+        .unwrap()
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.daemon.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
