@@ -348,3 +348,73 @@ fn an_unconfirmed_reload_is_rolled_back() {
         "nothing left to confirm"
     );
 }
+
+#[test]
+fn with_repair_off_drift_is_reported_once_and_left_alone() {
+    if !require_root("with_repair_off_drift_is_reported_once_and_left_alone") {
+        return;
+    }
+    let mut s = common::daemon::setup();
+    s.write_config(&lab_config_with(
+        "[alerts]",
+        "[daemon]\nrepair = false\n\n[alerts]",
+    ));
+    s.start();
+    s.wait_notify("READY=1", Duration::from_secs(30));
+    let out = s.nft(&["delete", "table", "inet", "cloison"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let drift = s.wait_event("ruleset_drift", Duration::from_secs(5));
+    assert_eq!(drift[0]["CLOISON_REPAIRED"], "no", "{}", drift[0]);
+    assert!(
+        drift[0]["MESSAGE"]
+            .as_str()
+            .unwrap()
+            .contains("repair = false"),
+        "{}",
+        drift[0]
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(
+        !s.nft(&["list", "table", "inet", "cloison"])
+            .status
+            .success(),
+        "repair = false: the table is not put back"
+    );
+    assert_eq!(
+        s.events("ruleset_drift").len(),
+        1,
+        "a drift left in place is reported once, not at every check"
+    );
+    assert_eq!(s.cloison(&["status"]).status.code(), Some(1));
+}
+
+#[test]
+fn the_watchdog_is_fed_while_the_loops_run() {
+    if !require_root("the_watchdog_is_fed_while_the_loops_run") {
+        return;
+    }
+    let mut s = common::daemon::setup();
+    // As systemd does with WatchdogSec=2s: pings are expected every second.
+    s.start_with(&[("WATCHDOG_USEC", "2000000")]);
+    s.wait_notify("READY=1", Duration::from_secs(30));
+    let started = std::time::Instant::now();
+    for _ in 0..3 {
+        s.wait_notify("WATCHDOG=1", Duration::from_secs(3));
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "three pings took {:?}",
+        started.elapsed()
+    );
+    // A stopped process sends none: what systemd would see if the loops hung.
+    s.signal(Signal::SIGSTOP);
+    std::thread::sleep(Duration::from_millis(1500));
+    s.drain_notify();
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        s.try_notify("WATCHDOG=1").is_none(),
+        "a frozen daemon must not feed the watchdog"
+    );
+    s.signal(Signal::SIGCONT);
+    s.wait_notify("WATCHDOG=1", Duration::from_secs(3));
+}

@@ -26,7 +26,7 @@ use tokio::net::UnixListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::alert::{Alert, FoldSettings, Folder, JournalWriter, Names, Sink};
+use crate::alert::{Alert, FoldSettings, Folder, JournalWriter, LogLimit, Names, Sink};
 use crate::apply::{self, ApplyError};
 use crate::config::{self, Config, LoadError};
 use crate::nflog::Reader;
@@ -106,6 +106,12 @@ struct Daemon {
     hearts: std::sync::Arc<Heartbeats>,
     tx: mpsc::Sender<Event>,
     capture: Option<(Source, sources::CaptureStats)>,
+    /// The differences last reported as drift, so a drift that stays (repair = false,
+    /// or a repair that fails) is reported once, not at every poll.
+    last_drift: Option<Vec<String>>,
+    /// Rate limits of the log lines a loop can repeat (one line a minute each, with the
+    /// count of those held back).
+    limits: BTreeMap<&'static str, LogLimit>,
 }
 
 fn hostname() -> String {
@@ -226,6 +232,8 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
         hearts,
         tx,
         capture: None,
+        last_drift: None,
+        limits: BTreeMap::new(),
     };
     let mut nflog = match Reader::open_nonblocking().and_then(|r| {
         // SAFETY: the Reader owns its socket for as long as it lives; the fd never changes.
@@ -299,8 +307,8 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
                     if watchdog_every.is_some() {
                         notify::watchdog();
                     }
-                } else {
-                    tracing::error!(loops = ?stalled, "stalled loops: not telling systemd all is well");
+                } else if let Some(held_back) = d.limited("stalled") {
+                    tracing::error!(loops = ?stalled, held_back, "stalled loops: not telling systemd all is well");
                 }
             }
         }
@@ -373,6 +381,14 @@ fn new_folder(config: &Config, router: &str) -> Folder {
 }
 
 impl Daemon {
+    /// `Some(lines held back)` when the line `key` may be logged now.
+    fn limited(&mut self, key: &'static str) -> Option<u64> {
+        self.limits
+            .entry(key)
+            .or_insert_with(|| LogLimit::new(Duration::from_secs(60)))
+            .allow(Instant::now())
+    }
+
     fn status_line(&self) -> String {
         let segs: Vec<&str> = self
             .running
@@ -441,7 +457,9 @@ impl Daemon {
         let samples = match reader.poll() {
             Ok(s) => s,
             Err(e) => {
-                tracing::error!(cause = %e, "reading NFLOG failed");
+                if let Some(held_back) = self.limited("nflog") {
+                    tracing::error!(cause = %e, held_back, "reading NFLOG failed");
+                }
                 return false;
             }
         };
@@ -492,7 +510,9 @@ impl Daemon {
         let live = match self.nft.list_table() {
             Ok(live) => live,
             Err(e) => {
-                tracing::error!(cause = %e, "cannot read the live ruleset");
+                if let Some(held_back) = self.limited("read") {
+                    tracing::error!(cause = %e, held_back, "cannot read the live ruleset");
+                }
                 return;
             }
         };
@@ -520,7 +540,9 @@ impl Daemon {
             None => vec!["table inet cloison is missing".to_owned()],
             Some(doc) => differences(&self.plan.canonical(), &canonical(doc)),
         };
-        if !diffs.is_empty() {
+        if diffs.is_empty() {
+            self.last_drift = None;
+        } else {
             self.on_drift(diffs, now);
         }
     }
@@ -534,16 +556,25 @@ impl Daemon {
                     true
                 }
                 Err(e) => {
-                    tracing::error!(cause = %e, "cannot repair the ruleset");
+                    if let Some(held_back) = self.limited("repair") {
+                        tracing::error!(cause = %e, held_back, "cannot repair the ruleset");
+                    }
                     false
                 }
             }
         };
-        tracing::error!(differences = %diffs.join("; "), repaired, "ruleset drift");
-        let alert = Alert::ruleset_drift(&self.router, &diffs.join("\n"), repaired);
-        self.emit_daemon(alert);
+        // A drift left in place is reported once; a new change is reported again.
+        let already = self.last_drift.as_ref() == Some(&diffs);
+        if !already {
+            tracing::error!(differences = %diffs.join("; "), repaired, "ruleset drift");
+            let alert = Alert::ruleset_drift(&self.router, &diffs.join("\n"), repaired);
+            self.emit_daemon(alert);
+        }
         if repaired {
+            self.last_drift = None;
             self.read_kernel(now, true);
+        } else {
+            self.last_drift = Some(diffs);
         }
     }
 

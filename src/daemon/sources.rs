@@ -127,6 +127,7 @@ pub fn capture(
         let mut buf = vec![0u8; 2048];
         let mut batch = Vec::new();
         let mut last_stats = std::time::Instant::now();
+        let mut read_errors = crate::alert::LogLimit::new(Duration::from_secs(60));
         while !stop.load(Ordering::Relaxed) {
             beat.now();
             let ready = match wait(&sockets, POLL) {
@@ -158,7 +159,9 @@ pub fn capture(
                         }
                         Ok(None) => break,
                         Err(e) => {
-                            tracing::warn!(iface = %socket.ifname, cause = %e, "capture read failed");
+                            if let Some(held_back) = read_errors.allow(std::time::Instant::now()) {
+                                tracing::warn!(iface = %socket.ifname, cause = %e, held_back, "capture read failed");
+                            }
                             break;
                         }
                     }

@@ -90,6 +90,11 @@ impl Rig {
     /// Starts `cloison run` as systemd would (notify socket, state and runtime dirs).
     /// Panics if it cannot be spawned (a rig is a test and demo fixture).
     pub fn start(&mut self) {
+        self.start_with(&[]);
+    }
+
+    /// `start`, with more environment (e.g. `WATCHDOG_USEC`, as systemd sets it).
+    pub fn start_with(&mut self, env: &[(&str, &str)]) {
         let sock = self.dir.join(format!("notify-{}", std::process::id()));
         let _ = std::fs::remove_file(&sock);
         let notify = UnixDatagram::bind(&sock).unwrap();
@@ -113,6 +118,7 @@ impl Rig {
             .env("NOTIFY_SOCKET", &sock)
             .env("CLOISON_STATE_DIR", self.state_dir())
             .env("CLOISON_RUNTIME_DIR", self.runtime_dir())
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -143,6 +149,32 @@ impl Rig {
             "no {what} from the daemon within {within:?}; its log:\n{}",
             self.log()
         );
+    }
+
+    /// Throws away the notify messages received so far.
+    pub fn drain_notify(&self) {
+        while self.try_notify("").is_some() {}
+    }
+
+    /// The next notify message if one is waiting and contains the line `what` (any
+    /// message when `what` is empty); messages that do not match are consumed.
+    pub fn try_notify(&self, what: &str) -> Option<String> {
+        let sock = self.notify.as_ref().expect("started");
+        let mut buf = [0u8; 4096];
+        sock.set_nonblocking(true).ok()?;
+        let got = loop {
+            match sock.recv(&mut buf) {
+                Ok(n) => {
+                    let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    if what.is_empty() || msg.lines().any(|l| l == what) {
+                        break Some(msg);
+                    }
+                }
+                Err(_) => break None,
+            }
+        };
+        let _ = sock.set_nonblocking(false);
+        got
     }
 
     /// Sends a signal to the daemon.
