@@ -395,7 +395,7 @@ impl Netlink {
             }
             for r in want.into_iter().filter(|r| !kept.contains(&r.priority)) {
                 self.add_rule(r).await?;
-                changes.push(format!("added routing rule {}", describe_rule(r)));
+                changes.push(format!("added routing rule {r}"));
             }
         }
         Ok(())
@@ -445,7 +445,7 @@ impl Netlink {
                 req.execute().await
             }
         };
-        result.map_err(nl(format!("adding routing rule {}", describe_rule(r))))
+        result.map_err(nl(format!("adding routing rule {r}")))
     }
 
     /// Removes cloison's routing rules and routes (for `apply --remove`).
@@ -567,20 +567,4 @@ fn rule_matches(r: &RoutingRule, m: &RuleMessage) -> bool {
         }
     };
     rule_priority(m) == r.priority && iif == r.iif.as_ref().map(IfName::as_str) && action_ok
-}
-
-fn describe_rule(r: &RoutingRule) -> String {
-    let fam = if r.family == Family::V6 { "ipv6 " } else { "" };
-    let iif = r
-        .iif
-        .as_ref()
-        .map(|i| format!("iif {i} "))
-        .unwrap_or_default();
-    match r.action {
-        RuleAction::MainWithoutDefault => format!(
-            "{fam}{} {iif}lookup main suppress_prefixlength 0",
-            r.priority
-        ),
-        RuleAction::Table(t) => format!("{fam}{} {iif}lookup {t}", r.priority),
-    }
 }

@@ -114,6 +114,14 @@ struct Daemon {
     limits: BTreeMap<&'static str, LogLimit>,
 }
 
+/// The errors of a configuration that could not be loaded, one per line.
+fn load_errors(e: &LoadError) -> String {
+    match e {
+        LoadError::Invalid(d) => d.lines().join("\n"),
+        LoadError::Read { .. } => e.to_string(),
+    }
+}
+
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map_or_else(|_| "router".to_owned(), |h| h.trim().to_owned())
@@ -140,10 +148,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
             None,
         ),
         Err(e) => {
-            let errors = match &e {
-                LoadError::Invalid(d) => d.lines().join("\n"),
-                LoadError::Read { .. } => e.to_string(),
-            };
+            let errors = load_errors(&e);
             match &last_good {
                 Some(lkg) => (
                     Running {
@@ -381,6 +386,14 @@ fn new_folder(config: &Config, router: &str) -> Folder {
 }
 
 impl Daemon {
+    /// A configuration was refused; the running one stays.
+    fn reject(&mut self, errors: &str) {
+        let path = self.opts.config_path.display().to_string();
+        let alert =
+            Alert::config_rejected(&self.router, &path, errors, "the running configuration");
+        self.emit_daemon(alert);
+    }
+
     /// `Some(lines held back)` when the line `key` may be logged now.
     fn limited(&mut self, key: &'static str) -> Option<u64> {
         self.limits
@@ -653,17 +666,8 @@ impl Daemon {
         let loaded = match config::load(&self.opts.config_path) {
             Ok(l) => l,
             Err(e) => {
-                let errors = match &e {
-                    LoadError::Invalid(d) => d.lines().join("\n"),
-                    LoadError::Read { .. } => e.to_string(),
-                };
-                let alert = Alert::config_rejected(
-                    &self.router,
-                    &path,
-                    &errors,
-                    "the running configuration",
-                );
-                self.emit_daemon(alert);
+                let errors = load_errors(&e);
+                self.reject(&errors);
                 return Err(format!(
                     "{path} was rejected; the running configuration stays in force:\n{errors}"
                 ));
@@ -693,13 +697,7 @@ impl Daemon {
         match apply::apply(&next.config, &self.nft, &self.totals).await {
             Err(e) => {
                 let errors = format!("{e:#}");
-                let alert = Alert::config_rejected(
-                    &self.router,
-                    &path,
-                    &errors,
-                    "the running configuration",
-                );
-                self.emit_daemon(alert);
+                self.reject(&errors);
                 // The old table is in place (apply changes nothing when nft refuses).
                 Err(format!(
                     "the new configuration could not be applied, the running one stays: {errors}"

@@ -282,23 +282,27 @@ impl fmt::Display for LinkPlan {
             )?;
         }
         for r in &self.rules {
-            let fam = if r.family == Family::V6 { "-6 " } else { "" };
-            let iif = r
-                .iif
-                .as_ref()
-                .map(|i| format!("iif {i} "))
-                .unwrap_or_default();
-            match r.action {
-                RuleAction::MainWithoutDefault => writeln!(
-                    f,
-                    "rule {fam}add priority {} {iif}lookup main suppress_prefixlength 0",
-                    r.priority
-                )?,
-                RuleAction::Table(t) => {
-                    writeln!(f, "rule {fam}add priority {} {iif}lookup {t}", r.priority)?
-                }
-            }
+            writeln!(f, "rule {r}")?;
         }
         Ok(())
+    }
+}
+
+/// `[ipv6 ]priority N [iif X] lookup T`.
+impl fmt::Display for RoutingRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let fam = if self.family == Family::V6 {
+            "ipv6 "
+        } else {
+            ""
+        };
+        write!(f, "{fam}priority {}", self.priority)?;
+        if let Some(i) = &self.iif {
+            write!(f, " iif {i}")?;
+        }
+        match self.action {
+            RuleAction::MainWithoutDefault => write!(f, " lookup main suppress_prefixlength 0"),
+            RuleAction::Table(t) => write!(f, " lookup {t}"),
+        }
     }
 }
