@@ -14,10 +14,15 @@ record() { # PASS|FAIL name detail
 pass() { record PASS "$1" "${2:-}"; }
 fail() { record FAIL "$1" "${2:-}"; }
 
-unit_ctl() { # verb: systemctl VERB cloison.service; on failure, the unit's last log lines too
-  systemctl "$1" cloison.service && return 0
-  local rc=$?
-  echo "cloison.service log:"; journalctl -u cloison.service -n 4 -o cat --no-pager
+unit_ctl() { # verb: systemctl VERB cloison.service; on failure, what the unit logged meanwhile first
+  local since out rc
+  since=$(date +%s.%N)
+  out=$(systemctl "$1" cloison.service 2>&1) && return 0
+  rc=$?
+  journalctl -u cloison.service -a -o cat --no-pager --since "@$since" | sed 's/\x1b\[[0-9;]*m//g' \
+    | grep -vE '^(cloison.service: (Consumed|Failed with|Main process exited|Control process exited|Scheduled restart|Failed at step)|(Starting|Stopping|Reloading|Stopped|Failed to start|Reload failed for) cloison.service)' \
+    | tail -n 4
+  echo "$out"
   return "$rc"
 }
 
