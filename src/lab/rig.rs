@@ -1,14 +1,23 @@
 //! A rig: the lab, a private journald, and `cloison run` started in the lab's router the
 //! way systemd would (inside the journal's mount namespace, with NOTIFY_SOCKET, state and
 //! runtime directories of its own). Used by the integration tests and `cloison lab`.
+//!
+//! Everything a rig adds to the lab is removed with it, whichever way the lab goes (drop,
+//! Ctrl-C, `cloison lab down`, the sweep of labs whose creator died): the daemon runs in
+//! the router's namespace, so removing the namespaces kills it; the rig's directory is
+//! inside the lab's own directory under /run/cloison-lab; journald dies with the thread
+//! that started it.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::os::unix::net::UnixDatagram;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use super::journal::PrivateJournal;
+use super::registry::{self, LabRecord, RegistryError};
 use super::{Lab, LabError, LabOptions, Node, Reach, tcp_connect};
 use crate::config::Config;
 
@@ -38,19 +47,60 @@ pub enum RigError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot start `cloison run` ({})", bin.display())]
+    DaemonSpawn {
+        bin: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the daemon sent no {what} within {within:?}; its log:\n{log}")]
+    DaemonNotReady {
+        what: String,
+        within: Duration,
+        log: String,
+    },
+    #[error("the daemon is not running")]
+    NoDaemon,
+    #[error("the daemon did not exit within {within:?} after SIGTERM")]
+    DaemonStuck { within: Duration },
+    #[error("cannot run `cloison {command}` in the router")]
+    CloisonSpawn {
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`cloison {command}` in the router answered something unexpected: {detail}")]
+    Cloison { command: String, detail: String },
+    #[error("cannot record the rig as kept")]
+    Keep(#[source] RegistryError),
 }
 
 impl Rig {
     /// Builds the lab for `config` (read from `config_path`, which is copied into the
     /// rig's directory so it can be edited) and starts the journal; not the daemon.
     pub fn new(config: &Config, config_path: &Path, cloison: &Path) -> Result<Rig, RigError> {
+        Rig::build(config, cloison, |to| {
+            std::fs::copy(config_path, to).map(drop)
+        })
+    }
+
+    /// Like `new`, with the configuration's text (`config` parsed from it) written into
+    /// the rig's directory: `cloison lab` carries config/lab.toml in its binary.
+    pub fn with_config_text(config: &Config, text: &str, cloison: &Path) -> Result<Rig, RigError> {
+        Rig::build(config, cloison, |to| std::fs::write(to, text))
+    }
+
+    fn build(
+        config: &Config,
+        cloison: &Path,
+        write_config: impl FnOnce(&Path) -> std::io::Result<()>,
+    ) -> Result<Rig, RigError> {
         let lab = Lab::up(&LabOptions::new(config, cloison))?;
         let journal = PrivateJournal::start()?;
-        let dir = std::env::temp_dir().join(format!("cloison-rig-{}", lab.id()));
+        let dir = registry::log_dir(lab.id()).join("rig");
         let prepare = || -> std::io::Result<()> {
             std::fs::create_dir_all(&dir)?;
-            std::fs::copy(config_path, dir.join("cloison.toml"))?;
-            Ok(())
+            write_config(&dir.join("cloison.toml"))
         };
         prepare().map_err(|source| RigError::Dir {
             path: dir.clone(),
@@ -66,7 +116,8 @@ impl Rig {
         })
     }
 
-    /// The rig's directory (configuration, state, runtime, daemon log).
+    /// The rig's directory (configuration, state, runtime, daemon log), inside the lab's
+    /// directory: /run/cloison-lab/<lab id>/rig.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -95,13 +146,26 @@ impl Rig {
 
     /// `start`, with more environment (e.g. `WATCHDOG_USEC`, as systemd sets it).
     pub fn start_with(&mut self, env: &[(&str, &str)]) {
+        self.spawn_daemon(env)
+            .unwrap_or_else(|e| panic!("start cloison run: {e:?}"));
+    }
+
+    /// Starts `cloison run` as systemd would, with more environment; an error instead of
+    /// a panic. The daemon gets a process group of its own, as a service has: a
+    /// terminal's Ctrl-C reaches `cloison lab`, which stops it in order.
+    pub fn spawn_daemon(&mut self, env: &[(&str, &str)]) -> Result<(), RigError> {
+        let dir_err = |path: &Path| {
+            let path = path.to_owned();
+            move |source| RigError::Dir { path, source }
+        };
         let sock = self.dir.join(format!("notify-{}", std::process::id()));
         let _ = std::fs::remove_file(&sock);
-        let notify = UnixDatagram::bind(&sock).unwrap();
+        let notify = UnixDatagram::bind(&sock).map_err(dir_err(&sock))?;
         notify
             .set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        let log = std::fs::File::create(self.dir.join("daemon.log")).unwrap();
+            .map_err(dir_err(&sock))?;
+        let log_path = self.dir.join("daemon.log");
+        let log = std::fs::File::create(&log_path).map_err(dir_err(&log_path))?;
         let child = Command::new("nsenter")
             .arg(format!(
                 "--mount={}",
@@ -119,12 +183,18 @@ impl Rig {
             .env("CLOISON_STATE_DIR", self.state_dir())
             .env("CLOISON_RUNTIME_DIR", self.runtime_dir())
             .envs(env.iter().copied())
+            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
+            .process_group(0)
             .spawn()
-            .expect("start cloison run");
+            .map_err(|source| RigError::DaemonSpawn {
+                bin: self.cloison.clone(),
+                source,
+            })?;
         self.daemon = Some(child);
         self.notify = Some(notify);
+        Ok(())
     }
 
     /// The daemon's stderr so far (for failure messages).
@@ -134,21 +204,56 @@ impl Rig {
 
     /// Waits for a notify message containing `what` (e.g. "READY=1"); returns it.
     pub fn wait_notify(&self, what: &str, within: Duration) -> String {
-        let sock = self.notify.as_ref().expect("started");
+        self.await_notify(what, within)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// `wait_notify`, with an error instead of a panic; it also ends early, with an
+    /// error, when the daemon exits.
+    pub fn await_notify(&self, what: &str, within: Duration) -> Result<String, RigError> {
+        let sock = self.notify.as_ref().ok_or(RigError::NoDaemon)?;
         let deadline = Instant::now() + within;
         let mut buf = [0u8; 4096];
         while Instant::now() < deadline {
             if let Ok(n) = sock.recv(&mut buf) {
                 let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
                 if msg.lines().any(|l| l == what) {
-                    return msg;
+                    return Ok(msg);
                 }
             }
+            if self.daemon_pid().is_none_or(|pid| !alive(pid)) {
+                break;
+            }
         }
-        panic!(
-            "no {what} from the daemon within {within:?}; its log:\n{}",
-            self.log()
-        );
+        Err(RigError::DaemonNotReady {
+            what: what.to_owned(),
+            within,
+            log: self.log(),
+        })
+    }
+
+    /// The daemon's process id, once started and until it was waited for.
+    pub fn daemon_pid(&self) -> Option<u32> {
+        self.daemon.as_ref().map(Child::id)
+    }
+
+    /// Stops the daemon as `systemctl stop` does (SIGTERM) and waits for it; its exit
+    /// code (None when killed by a signal).
+    pub fn stop(&mut self, within: Duration) -> Result<Option<i32>, RigError> {
+        let child = self.daemon.as_mut().ok_or(RigError::NoDaemon)?;
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.daemon = None;
+                return Ok(status.code());
+            }
+            if Instant::now() >= deadline {
+                return Err(RigError::DaemonStuck { within });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Throws away the notify messages received so far.
@@ -220,6 +325,54 @@ impl Rig {
             .expect("run nft")
     }
 
+    /// Every named counter of the live table (`kiosk/mairie` -> packets), through
+    /// `cloison status --json` in the router.
+    pub fn counters(&self) -> Result<BTreeMap<String, u64>, RigError> {
+        let command = "status --json".to_owned();
+        let out = self
+            .lab
+            .command(Node::Router, &self.cloison)
+            .args(["status", "--json", "-c"])
+            .arg(self.config_path())
+            .env("CLOISON_RUNTIME_DIR", self.runtime_dir())
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|source| RigError::CloisonSpawn {
+                command: command.clone(),
+                source,
+            })?;
+        let bad = |detail: String| RigError::Cloison {
+            command: command.clone(),
+            detail,
+        };
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+            bad(format!(
+                "{e}; stderr: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        })?;
+        let counters = v["counters"]
+            .as_object()
+            .ok_or_else(|| bad("no `counters` object".to_owned()))?;
+        Ok(counters
+            .iter()
+            .map(|(name, c)| (name.clone(), c["packets"].as_u64().unwrap_or(0)))
+            .collect())
+    }
+
+    /// Marks the lab kept in its record, so that `cloison lab down` finds it and no later
+    /// `Lab::up` sweeps it away. Nothing is disarmed: the lab, journald and the daemon
+    /// live as long as this rig, so a kept rig's process must keep running and drop it
+    /// when asked (`cloison lab --keep` leaves such a keeper behind).
+    pub fn keep(&self) -> Result<LabRecord, RigError> {
+        let record = LabRecord {
+            kept: true,
+            ..self.lab.record()
+        };
+        registry::write_record(&record).map_err(RigError::Keep)?;
+        Ok(record)
+    }
+
     /// Packets counted by `name` in the live table.
     pub fn counter(&self, name: &str) -> u64 {
         let out = self.cloison(&["status", "--json"]);
@@ -265,6 +418,17 @@ impl Rig {
         )
         .unwrap()
     }
+}
+
+fn alive(pid: u32) -> bool {
+    // A zombie (exited, not yet waited for) counts as gone.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let after = &s[s.rfind(')')? + 1..];
+            after.split_whitespace().next().map(|state| state != "Z")
+        })
+        .unwrap_or(false)
 }
 
 impl Drop for Rig {
