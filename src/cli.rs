@@ -85,6 +85,17 @@ pub enum Command {
     Confirm,
 
     /// Build a simulated mairie in network namespaces and show cloison at work.
+    ///
+    /// As root, on one machine, without touching its own network: a router running
+    /// `cloison run` with the lab's configuration (config/lab.toml, built in), the mairie's
+    /// PC and file server, the public kiosk, the La Poste counter, two Internet lines. It
+    /// plays ordinary traffic, then the attacks a compromised kiosk would try, shows the
+    /// alerts as journalctl reads them back, the drop counters and a verdict, and removes
+    /// everything (also on error and Ctrl-C).
+    ///
+    /// Exit status: 0 when every ordinary flow worked, nothing of any attack crossed and
+    /// every expected alert is in the journal; 1 otherwise or on error; 130 when
+    /// interrupted.
     Lab(LabArgs),
 
     /// Internal: write the man pages (cloison.8 and one per subcommand) into DIR.
@@ -117,20 +128,26 @@ pub fn manpages() -> Vec<(String, Vec<u8>)> {
 pub struct LabArgs {
     #[command(subcommand)]
     pub action: Option<LabAction>,
-    /// Leave the lab up at the end and print how to use it.
+    /// Leave the lab up at the end (namespaces, journald, daemon) and print how to get a
+    /// shell in each host, watch the journal and try attacks by hand; `cloison lab down`
+    /// removes it.
     #[arg(long)]
     pub keep: bool,
-    /// Play only this part of the scenario.
-    #[arg(long, value_name = "NAME")]
-    pub scenario: Option<String>,
-    /// Never use colours (NO_COLOR is honoured too).
+    /// Play only these parts of the story (comma-separated, or repeated).
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    pub scenario: Vec<crate::lab::scenario::Part>,
+    /// Never use colours (NO_COLOR is honoured too; colours only go to a terminal).
     #[arg(long)]
     pub no_color: bool,
+    /// Internal: the keeper's end of the pipe to `cloison lab --keep`.
+    #[arg(long, hide = true, value_name = "FD")]
+    pub handoff_fd: Option<i32>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum LabAction {
-    /// Remove a lab left up with --keep.
+    /// Remove the labs left up with --keep: namespaces, every process (daemon and
+    /// journald included), files.
     Down,
     /// Internal: run the lab's network services inside a namespace.
     #[command(hide = true)]

@@ -224,7 +224,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
             Some(LabAction::Frame(f)) => cloison::lab::frame(f).map(|()| ExitCode::SUCCESS),
-            _ => anyhow::bail!("the lab is not written yet"),
+            Some(LabAction::Down) => Ok(ExitCode::from(cloison::lab::demo::down()?)),
+            None => Ok(ExitCode::from(cloison::lab::demo::run(args)?)),
         },
     }
 }

@@ -1,5 +1,6 @@
 //! The simulated mairie: network namespaces and veth pairs on one machine, for the
-//! integration tests and `cloison lab`.
+//! integration tests and `cloison lab` (`demo`, which plays the `scenario` on a
+//! `rig::Rig`).
 //!
 //! `Lab::up` builds, from a validated `Config`, a router namespace holding the
 //! configuration's interfaces (down and unaddressed: `cloison apply` is what is tested), a
@@ -12,11 +13,16 @@
 //! and sysctl is made inside a namespace the lab created, and traffic only flows between
 //! them.
 
+pub mod demo;
+mod interrupt;
 pub mod journal;
+mod keep;
+mod narrate;
 mod netns;
 mod probe;
 mod registry;
 pub mod rig;
+pub mod scenario;
 mod serve;
 mod tools;
 mod topology;

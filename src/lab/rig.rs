@@ -420,8 +420,8 @@ impl Rig {
     }
 }
 
-fn alive(pid: u32) -> bool {
-    // A zombie (exited, not yet waited for) counts as gone.
+/// Whether process `pid` runs; a zombie (exited, not yet waited for) counts as gone.
+pub(super) fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|s| {

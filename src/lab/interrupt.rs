@@ -1,0 +1,138 @@
+//! Ctrl-C (SIGINT), SIGTERM and SIGHUP during `cloison lab`: the demo is asked to stop at
+//! its next step, so it unwinds normally and the rig is dropped in order (daemon, then
+//! journald, then the lab's namespaces and files). If it has not ended within
+//! `GRACE`, or at a second signal, every lab of this process is removed on the spot and
+//! the process exits, as the lab's own handler does (`registry`); journald then dies with
+//! its parent (PDEATHSIG).
+//!
+//! This replaces the lab's handler for the whole process; it must not be used by tests,
+//! which rely on the lab's.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::Once;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::time::Duration;
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+
+use super::registry::{self, EXIT_INTERRUPTED, RegistryError};
+
+/// How long the demo may take to stop by itself after a signal (a probe times out in
+/// 1.5 s, the daemon stops in well under a second, journald in less).
+pub const GRACE: Duration = Duration::from_secs(12);
+
+static REQUESTED: AtomicBool = AtomicBool::new(false);
+static PIPE: AtomicI32 = AtomicI32::new(-1);
+static INSTALL: Once = Once::new();
+
+extern "C" fn on_signal(signal: libc::c_int) {
+    // Async-signal-safe: one write(2), errno preserved.
+    // SAFETY: __errno_location returns this thread's errno slot; write has no other effect.
+    unsafe {
+        let errno = *libc::__errno_location();
+        let byte = signal as u8;
+        libc::write(PIPE.load(Ordering::Relaxed), (&byte as *const u8).cast(), 1);
+        *libc::__errno_location() = errno;
+    }
+}
+
+/// Installs the handler, once per process. The lab's own handler is installed first, so
+/// that a later `Lab::up` does not replace this one.
+pub fn install() -> Result<(), RegistryError> {
+    registry::install_signal_handler()?;
+    let mut result = Ok(());
+    INSTALL.call_once(|| result = install_once());
+    result
+}
+
+fn install_once() -> Result<(), RegistryError> {
+    let err = |source| RegistryError::Signal { source };
+    let (read, write): (OwnedFd, OwnedFd) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(err)?;
+    std::thread::Builder::new()
+        .name("cloison-lab-interrupt".into())
+        .spawn(move || watch(read))
+        .map_err(|e| err(nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0))))?;
+    PIPE.store(write.as_raw_fd(), Ordering::Relaxed);
+    // The write end lives as long as the process.
+    std::mem::forget(write);
+    let action = SigAction::new(
+        SigHandler::Handler(on_signal),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        // SAFETY: the handler only calls write(2).
+        unsafe { sigaction(signal, &action) }.map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Whether a signal asked the demo to stop.
+pub fn requested() -> bool {
+    REQUESTED.load(Ordering::Relaxed)
+}
+
+/// Sleeps up to `d`, waking early when a stop is requested; true if it was.
+pub fn sleep(d: Duration) -> bool {
+    let deadline = std::time::Instant::now() + d;
+    while !requested() {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(50)));
+    }
+    true
+}
+
+/// Blocks until a signal asks to stop (what a kept lab's keeper does).
+pub fn wait() {
+    while !sleep(Duration::from_secs(3600)) {}
+}
+
+fn read_byte(fd: &OwnedFd, timeout: Option<Duration>) -> bool {
+    let ms = timeout.map_or(PollTimeout::NONE, |t| {
+        PollTimeout::from(u16::try_from(t.as_millis()).unwrap_or(u16::MAX))
+    });
+    loop {
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, ms) {
+            Ok(0) => return false,
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return false,
+        }
+        let mut byte = [0u8; 1];
+        match nix::unistd::read(fd, &mut byte) {
+            Ok(1) => return true,
+            Err(nix::errno::Errno::EINTR) => continue,
+            _ => return false,
+        }
+    }
+}
+
+fn watch(read: OwnedFd) {
+    if !read_byte(&read, None) {
+        return;
+    }
+    REQUESTED.store(true, Ordering::Relaxed);
+    eprintln!(
+        "\ncloison lab: interrupted; stopping the daemon and journald and removing the lab \
+         (a second Ctrl-C forces it)"
+    );
+    // A second signal, or the grace period running out: remove what the lab registry
+    // knows of (namespaces, and every process inside them, the daemon included; the
+    // lab's files) and exit. journald dies with this process.
+    read_byte(&read, Some(GRACE));
+    let live = registry::live();
+    for (id, names) in live.iter() {
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        match registry::remove_lab(id, &names) {
+            Ok(()) => eprintln!("cloison lab: removed lab {id}"),
+            Err(e) => eprintln!("cloison lab: {e}"),
+        }
+    }
+    std::process::exit(EXIT_INTERRUPTED);
+}
