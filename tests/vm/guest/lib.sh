@@ -39,9 +39,11 @@ expect_eq() { # name got want
   if [ "$2" = "$3" ]; then pass "$1" "$2"; else fail "$1" "got '$2', expected '$3'"; fi
 }
 
-in_ns() { # ns command...: run in a namespace of the topology, or in the router (root)
+in_ns() { # ns command...: run in a network namespace of the topology, or in the router (root)
   local n=$1; shift
-  if [ "$n" = router ]; then "$@"; else ip netns exec "$n" "$@"; fi
+  # nsenter rather than `ip netns exec`: no mount namespace and /sys remount per probe,
+  # which counts under emulation.
+  if [ "$n" = router ]; then "$@"; else nsenter --net="/run/netns/$n" -- "$@"; fi
 }
 
 probe() { # ns tcp|udp|ping target: open <peer> | refused | unreachable | timeout
