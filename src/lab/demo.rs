@@ -104,7 +104,15 @@ pub fn run(args: &LabArgs) -> Result<u8, DemoError> {
     println!(
         "Everything runs in network namespaces of its own; this machine's own network is never touched."
     );
-    let mut rig = Rig::with_config_text(&config, LAB_CONFIG, &cloison)?;
+    let mut rig = match Rig::with_config_text(&config, LAB_CONFIG, &cloison) {
+        Ok(rig) => rig,
+        // What was built is already removed (the lab's drop).
+        Err(_) if interrupt::requested() => {
+            eprintln!("cloison lab: interrupted while building the lab; nothing was left up");
+            return Ok(registry::EXIT_INTERRUPTED as u8);
+        }
+        Err(e) => return Err(e.into()),
+    };
     let id = rig.lab.id().to_owned();
     let told = Story::new(&config, style).tell(&mut rig, &parts);
     match told {
@@ -725,10 +733,10 @@ impl Verdict {
         for p in self.played.iter().filter(|p| p.step.part.is_attack()) {
             let missing = p.missing();
             let ok = p.step.ok && missing.is_empty();
-            let crossed = if p.step.ok {
-                "nothing crossed".to_owned()
+            let outcome = if p.step.ok {
+                format!("nothing crossed, {}", p.step.stopped)
             } else {
-                style.bad("GOT THROUGH")
+                style.bad(&p.step.seen)
             };
             let mut kinds: Vec<&str> = p.step.expected.iter().map(|e| e.event).collect();
             kinds.dedup();
@@ -745,10 +753,9 @@ impl Verdict {
                 ))
             };
             println!(
-                "    {} {:<40} {crossed}, {}; {alerted}",
+                "    {} {:<40} {outcome}; {alerted}",
                 style.mark(ok),
                 p.step.part.title(),
-                p.step.stopped
             );
         }
         let a = &self.accounting;

@@ -134,5 +134,23 @@ fn watch(read: OwnedFd) {
             Err(e) => eprintln!("cloison lab: {e}"),
         }
     }
+    remove_journald_logs();
     std::process::exit(EXIT_INTERRUPTED);
+}
+
+/// journald's stderr logs of this process: `PrivateJournal` keeps them in the temp
+/// directory as `cloison-journald-<pid>-<n>.log` and removes them on drop, which this
+/// path skips.
+fn remove_journald_logs() {
+    let prefix = format!("cloison-journald-{}-", std::process::id());
+    let Ok(dir) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(&prefix) && name.ends_with(".log") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }

@@ -86,7 +86,7 @@ pub struct AlertRow {
 }
 
 /// time, event, from, to, what; then packets, right-aligned in 7.
-const WIDTHS: [usize; 5] = [8, 14, 23, 19, 18];
+const WIDTHS: [usize; 5] = [8, 16, 23, 19, 18];
 
 impl AlertRow {
     pub fn header() -> AlertRow {
