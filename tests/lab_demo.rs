@@ -555,3 +555,31 @@ fn a_leak_in_the_switch_fails_the_story() {
     let left = leftovers(&id, &[session], Some(journald_pid(&story)));
     assert!(left.is_empty(), "{left:#?}");
 }
+
+#[test]
+fn a_daemon_that_cannot_start_fails_the_story_and_leaves_nothing() {
+    if !require_root("a_daemon_that_cannot_start_fails_the_story_and_leaves_nothing") {
+        return;
+    }
+    let _one = one_at_a_time();
+    // An nft that always fails: `cloison run` refuses to start (fail-closed).
+    let child = lab(&["--scenario", "arp"])
+        .env("CLOISON_NFT", "/bin/false")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let session = child.id();
+    let out = child.wait_with_output().unwrap();
+    let story = stdout(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(err.contains("no READY=1 (it exited)"), "{err}");
+    assert!(
+        err.contains("stopped on an error") && err.contains("nothing left"),
+        "{err}"
+    );
+    assert!(!story.contains("PASSED"), "{story}");
+    let left = leftovers(&lab_id(&story), &[session], Some(journald_pid(&story)));
+    assert!(left.is_empty(), "{left:#?}");
+}

@@ -143,8 +143,9 @@ pub fn run(args: &LabArgs) -> Result<u8, DemoError> {
             Ok(registry::EXIT_INTERRUPTED as u8)
         }
         Err(e) => {
-            if let Err(t) = teardown(rig, &id) {
-                eprintln!("cloison lab: {t}");
+            match teardown(rig, &id) {
+                Ok(removed) => eprintln!("cloison lab: stopped on an error; {removed}"),
+                Err(t) => eprintln!("cloison lab: {t}"),
             }
             Err(e)
         }
@@ -761,12 +762,12 @@ impl Verdict {
         let a = &self.accounting;
         let counted = a.pending.is_empty();
         println!(
-            "    {} {:<40} {} packets dropped by alerting counters, {} reported in {} journal entries{}",
+            "    {} {:<40} {} packets dropped by alerting counters, {} reported in {}{}",
             style.mark(counted),
             "every dropped packet in the journal",
             thousands(a.dropped),
             thousands(a.in_journal),
-            a.entries,
+            plural(a.entries, "journal entry", "journal entries"),
             if counted {
                 String::new()
             } else {
@@ -781,7 +782,14 @@ impl Verdict {
             if quiet {
                 "every alert comes from an attack above".to_owned()
             } else {
-                style.bad(&format!("{} unexpected alert(s):", self.unexpected.len()))
+                style.bad(&format!(
+                    "{}:",
+                    plural(
+                        self.unexpected.len(),
+                        "unexpected alert",
+                        "unexpected alerts"
+                    )
+                ))
             }
         );
         for e in &self.unexpected {
@@ -802,7 +810,9 @@ impl Verdict {
         let secs = took.as_secs_f64();
         if self.passed() {
             style.good(&format!(
-                "PASSED in {secs:.0} s: {flows} ordinary flow(s) worked; {attacks} attack(s), each blocked or contained and alerted; nothing crossed."
+                "PASSED in {secs:.0} s: {} worked; {}, each blocked or contained and alerted; nothing crossed.",
+                plural(flows, "ordinary flow", "ordinary flows"),
+                plural(attacks, "attack", "attacks"),
             ))
         } else {
             style.bad(&format!(
@@ -812,7 +822,16 @@ impl Verdict {
     }
 }
 
-/// What a host's shell, for `--keep`: `ip netns exec NS bash`.
+/// `1 attack`, `8 attacks`.
+fn plural(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("{n} {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// A shell in each host, for `--keep`: `ip netns exec NS bash`.
 pub(super) fn shell_lines(rig: &Rig) -> Vec<String> {
     let lab = &rig.lab;
     [

@@ -53,10 +53,11 @@ pub enum RigError {
         #[source]
         source: std::io::Error,
     },
-    #[error("the daemon sent no {what} within {within:?}; its log:\n{log}")]
+    #[error("the daemon sent no {what} ({why}); its log:\n{log}")]
     DaemonNotReady {
         what: String,
-        within: Duration,
+        /// `it exited`, or `within 30s`.
+        why: String,
         log: String,
     },
     #[error("the daemon is not running")]
@@ -214,6 +215,7 @@ impl Rig {
         let sock = self.notify.as_ref().ok_or(RigError::NoDaemon)?;
         let deadline = Instant::now() + within;
         let mut buf = [0u8; 4096];
+        let mut why = format!("within {within:?}");
         while Instant::now() < deadline {
             if let Ok(n) = sock.recv(&mut buf) {
                 let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
@@ -222,12 +224,17 @@ impl Rig {
                 }
             }
             if self.daemon_pid().is_none_or(|pid| !alive(pid)) {
+                // What it sent before exiting is still queued.
+                if let Some(msg) = self.try_notify(what) {
+                    return Ok(msg);
+                }
+                why = "it exited".to_owned();
                 break;
             }
         }
         Err(RigError::DaemonNotReady {
             what: what.to_owned(),
-            within,
+            why,
             log: self.log(),
         })
     }
