@@ -1,0 +1,340 @@
+//! Floods against the lab's router with `cloison run` watching, as a compromised kiosk
+//! would send them, each for `--secs` seconds as fast as one sender thread goes:
+//!
+//! - `blocked`: UDP datagrams kiosk -> mairie-srv, a new destination port each time (a
+//!   new flow per packet, the worst case for the folder and the bound); dropped by the
+//!   ruleset, sampled to NFLOG at 50 a second per pair;
+//! - `arp-one`: ARP replies claiming the router's address, from the kiosk's MAC;
+//! - `arp-many`: the same from 65,536 different source MACs (a new flow per frame, the
+//!   flow table full and evicting);
+//! - `double-tag`: 802.1Q-in-802.1Q frames on the kiosk's untagged port.
+//!
+//! The layer-2 floods all pass the capture's kernel filter: every frame reaches the
+//! daemon. For each run (a fresh daemon each time): the daemon's CPU during the flood
+//! and in the seconds after, frames sent, frames inspected and dropped by the kernel
+//! (PACKET_STATISTICS, as `cloison status` shows them), RSS before and after, the
+//! journal entries (total, and the most in any sliding minute) and whether the sum of
+//! `CLOISON_PACKETS` equals the ground truth (the ruleset's counters for blocked
+//! traffic; the frames the capture received for layer 2), after a SIGTERM flushes.
+//!
+//! Run as root: `cargo bench --bench floods` (options: `--secs S` (65), `--reps N` (3),
+//! `--only blocked,arp-one,arp-many,double-tag`).
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::Path;
+use std::time::Duration;
+
+use cloison::inspect::fixtures;
+use cloison::lab::rig::Rig;
+use cloison::lab::{HOST_IF, Node};
+use serde_json::Value;
+use support::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flood {
+    Blocked,
+    ArpOne,
+    ArpMany,
+    DoubleTag,
+}
+
+impl Flood {
+    const ALL: [Flood; 4] = [
+        Flood::Blocked,
+        Flood::ArpOne,
+        Flood::ArpMany,
+        Flood::DoubleTag,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Flood::Blocked => "blocked",
+            Flood::ArpOne => "arp-one",
+            Flood::ArpMany => "arp-many",
+            Flood::DoubleTag => "double-tag",
+        }
+    }
+
+    /// The event kind its entries carry.
+    fn event(self) -> &'static str {
+        match self {
+            Flood::Blocked => "cross_segment",
+            Flood::ArpOne | Flood::ArpMany => "arp_spoof",
+            Flood::DoubleTag => "vlan_hopping",
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct Run {
+    sent: u64,
+    secs: f64,
+    cpu_flood: f64,
+    nft_flood: f64,
+    cpu_after: f64,
+    inspected: u64,
+    kernel_dropped: u64,
+    rss_before: u64,
+    rss_after: u64,
+    hwm: u64,
+    entries: usize,
+    max_per_minute: usize,
+    event_entries: usize,
+    reported: u64,
+    truth: u64,
+    log_lines: usize,
+    load: f64,
+}
+
+/// `cloison status --json`'s capture counters of the kiosk's port: (received, dropped).
+fn capture(rig: &Rig) -> (u64, u64) {
+    let out = rig.cloison(&["status", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let c = &v["daemon"]["capture"]["seg-kiosk"];
+    (
+        c["received"].as_u64().unwrap_or(0),
+        c["dropped"].as_u64().unwrap_or(0),
+    )
+}
+
+/// Counters whose drops are cross_segment events: `<segment>/<segment or private>`.
+fn cross_segment_total(counters: &BTreeMap<String, u64>, segments: &[&str]) -> u64 {
+    counters
+        .iter()
+        .filter(|(name, _)| {
+            name.split_once('/').is_some_and(|(from, to)| {
+                segments.contains(&from) && (to == "private" || segments.contains(&to))
+            })
+        })
+        .map(|(_, v)| v)
+        .sum()
+}
+
+fn packets(e: &Value) -> u64 {
+    e["CLOISON_PACKETS"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn timestamp_us(e: &Value) -> u64 {
+    e["__REALTIME_TIMESTAMP"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The most entries in any 60-second window.
+fn max_per_minute(entries: &[Value]) -> usize {
+    let mut t: Vec<u64> = entries.iter().map(timestamp_us).collect();
+    t.sort_unstable();
+    let mut best = 0;
+    let mut lo = 0;
+    for hi in 0..t.len() {
+        while t[hi] - t[lo] >= 60_000_000 {
+            lo += 1;
+        }
+        best = best.max(hi - lo + 1);
+    }
+    best
+}
+
+fn frames(flood: Flood, rig: &Rig) -> Vec<Vec<u8>> {
+    let kiosk_mac = rig.lab.mac(Node::Kiosk, HOST_IF).expect("kiosk mac");
+    let router_mac = rig.lab.mac(Node::Router, "seg-kiosk").expect("router mac");
+    let router4 = Ipv4Addr::new(192, 168, 20, 1);
+    match flood {
+        Flood::Blocked => Vec::new(),
+        Flood::ArpOne => vec![fixtures::arp_reply(kiosk_mac, router4, router_mac, router4)],
+        Flood::ArpMany => (0..=u16::MAX)
+            .map(|i| {
+                let [hi, lo] = i.to_be_bytes();
+                fixtures::arp_reply([0x02, 0x42, 0, 0, hi, lo], router4, router_mac, router4)
+            })
+            .collect(),
+        Flood::DoubleTag => {
+            let inner = fixtures::udp4(
+                kiosk_mac,
+                router_mac,
+                Ipv4Addr::new(192, 168, 20, 15),
+                Ipv4Addr::new(192, 168, 10, 5),
+                40000,
+                445,
+            );
+            vec![fixtures::dot1q(&fixtures::dot1q(&inner, 10), 20)]
+        }
+    }
+}
+
+fn run_once(rig: &mut Rig, flood: Flood, secs: f64, segments: &[&str]) -> Run {
+    let router = rig.lab.ns(Node::Router).to_owned();
+    let kiosk = rig.lab.ns(Node::Kiosk).to_owned();
+    let counters_before = nft_counters(&router);
+    rig.start();
+    rig.wait_notify("READY=1", Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(3));
+    let pid = rig.daemon.as_ref().expect("started").id();
+    let mut run = Run {
+        rss_before: mem(pid).rss_kib,
+        ..Run::default()
+    };
+    let (received0, dropped0) = capture(rig);
+
+    let sender = match flood {
+        Flood::Blocked => udp_flood(
+            &kiosk,
+            SocketAddrV4::new(rig.lab.v4(Node::MairieSrv).expect("srv"), 9),
+            18,
+            Ports::Spread,
+        ),
+        _ => frame_flood(&kiosk, HOST_IF, frames(flood, rig)),
+    };
+    let w = Window::start(Some(pid));
+    std::thread::sleep(Duration::from_secs_f64(secs));
+    let r = w.end();
+    run.sent = sender.stop();
+    run.secs = r.secs;
+    run.cpu_flood = r.daemon_pct;
+    run.nft_flood = r.children_pct;
+    run.load = r.load1;
+    // The queued frames, the next counter reading and the capture's statistics.
+    let w = Window::start(Some(pid));
+    std::thread::sleep(Duration::from_secs(4));
+    run.cpu_after = w.end().daemon_pct;
+    let (received1, dropped1) = capture(rig);
+    run.inspected = received1 - received0;
+    run.kernel_dropped = dropped1 - dropped0;
+    let m = mem(pid);
+    run.rss_after = m.rss_kib;
+    run.hwm = m.hwm_kib;
+
+    rig.signal(nix::sys::signal::Signal::SIGTERM);
+    rig.wait_exit(Duration::from_secs(30));
+    run.log_lines = rig.log().lines().count();
+    let entries = rig
+        .journal
+        .entries(&["-t", "cloison", &format!("_PID={pid}")])
+        .unwrap_or_else(|e| panic!("journal: {e}"));
+    run.entries = entries.len();
+    run.max_per_minute = max_per_minute(&entries);
+    let of_event: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["CLOISON_EVENT"] == flood.event())
+        .collect();
+    run.event_entries = of_event.len();
+    run.reported = of_event.iter().map(|e| packets(e)).sum();
+    run.truth = match flood {
+        Flood::Blocked => {
+            cross_segment_total(&nft_counters(&router), segments)
+                - cross_segment_total(&counters_before, segments)
+        }
+        // Every frame the capture received is one observation of this kind.
+        _ => run.inspected,
+    };
+    run
+}
+
+fn main() {
+    let Some(args) = Args::parse("floods") else {
+        return;
+    };
+    if !is_root() {
+        eprintln!("SKIP floods: needs root (network namespaces, nftables, journald)");
+        return;
+    }
+    let secs: f64 = args.num("secs", if args.quick { 10.0 } else { 65.0 });
+    let reps: usize = args.num("reps", if args.quick { 1 } else { 3 });
+    let only: Vec<Flood> = match args.get("only") {
+        Some(list) => list
+            .split(',')
+            .map(|n| {
+                *Flood::ALL
+                    .iter()
+                    .find(|f| f.name() == n)
+                    .unwrap_or_else(|| panic!("--only: no flood {n}"))
+            })
+            .collect(),
+        None => Flood::ALL.to_vec(),
+    };
+    println!("{}", describe_machine());
+    println!("floods: {reps} repetitions of {secs} s each");
+
+    let config = cloison::config::load(Path::new("config/lab.toml"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .config;
+    let segments: Vec<String> = config.segments.iter().map(|s| s.name.to_string()).collect();
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let mut rig = Rig::new(&config, Path::new("config/lab.toml"), cloison_bin())
+        .unwrap_or_else(|e| panic!("rig: {e:#?}"));
+
+    let mut runs: Vec<(Flood, Vec<Run>)> = only.iter().map(|f| (*f, Vec::new())).collect();
+    for rep in 0..reps {
+        for (flood, list) in &mut runs {
+            let r = run_once(&mut rig, *flood, secs, &segments);
+            println!(
+                "rep {rep} {:<10} sent {:>9} ({:6.1} k/s); daemon {:5.1}% (+nft {:.2}%) during, {:5.1}% after; inspected {:>9} ({:6.1} k/s), kernel drops {:>9}; entries {} (max {} in a minute), {} {} entries, CLOISON_PACKETS {} vs {} truth ({}); RSS {} -> {} KiB (peak {}); log lines {}; load {:.2}",
+                flood.name(),
+                r.sent,
+                r.sent as f64 / r.secs / 1e3,
+                r.cpu_flood,
+                r.nft_flood,
+                r.cpu_after,
+                r.inspected,
+                r.inspected as f64 / r.secs / 1e3,
+                r.kernel_dropped,
+                r.entries,
+                r.max_per_minute,
+                r.event_entries,
+                flood.event(),
+                r.reported,
+                r.truth,
+                if r.reported == r.truth {
+                    "exact"
+                } else {
+                    "MISMATCH"
+                },
+                r.rss_before,
+                r.rss_after,
+                r.hwm,
+                r.log_lines,
+                r.load
+            );
+            list.push(r);
+        }
+    }
+
+    let f = |runs: &[Run], g: &dyn Fn(&Run) -> f64| runs.iter().map(g).collect::<Vec<f64>>();
+    println!("\n## Floods from the kiosk, {secs} s each (median (min–max) of {reps})\n");
+    println!(
+        "| flood | sent k/s | daemon CPU % during | after (4 s) | nft children % | inspected k/s | kernel drops % of sent | entries (max in a minute) | sum CLOISON_PACKETS = truth | RSS before → after MiB | load |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    for (flood, runs) in &runs {
+        let exact = runs.iter().filter(|r| r.reported == r.truth).count();
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} ({}) | {exact} of {} runs | {} → {} | {} |",
+            flood.name(),
+            spread(&f(runs, &|r| r.sent as f64 / r.secs / 1e3), 0),
+            spread(&f(runs, &|r| r.cpu_flood), 1),
+            spread(&f(runs, &|r| r.cpu_after), 1),
+            spread(&f(runs, &|r| r.nft_flood), 2),
+            spread(&f(runs, &|r| r.inspected as f64 / r.secs / 1e3), 1),
+            spread(
+                &f(runs, &|r| r.kernel_dropped as f64 / r.sent.max(1) as f64
+                    * 100.0),
+                1
+            ),
+            spread(&f(runs, &|r| r.entries as f64), 0),
+            spread(&f(runs, &|r| r.max_per_minute as f64), 0),
+            runs.len(),
+            spread(&f(runs, &|r| r.rss_before as f64 / 1024.0), 1),
+            spread(&f(runs, &|r| r.rss_after as f64 / 1024.0), 1),
+            spread(&f(runs, &|r| r.load), 2),
+        );
+    }
+    drop(rig);
+}
