@@ -60,11 +60,7 @@ pub fn decode(sample: &Sample, config: &Config) -> Option<FlowKey> {
     };
     let mut key = FlowKey::new(kind);
     key.src_segment = Some(SegmentId(src as u8));
-    key.dst = if kind == EventKind::SpoofedSource {
-        None
-    } else {
-        Some(dst)
-    };
+    key.dst = Some(dst);
     key.src_mac = sample.src_mac;
     key.ifindex = sample.ifindex_in;
     if let Some(h) = headers(&sample.packet) {
@@ -72,8 +68,26 @@ pub fn decode(sample: &Sample, config: &Config) -> Option<FlowKey> {
         key.dst_ip = Some(h.dst);
         key.proto = Some(h.proto);
         key.dst_port = h.dst_port;
+        if kind == EventKind::SpoofedSource {
+            // Where the forged packet was going: a segment, or nowhere in particular.
+            key.dst = segment_of(config, h.dst).map(Destination::Segment);
+        }
+    } else if kind == EventKind::SpoofedSource {
+        key.dst = None;
     }
     Some(key)
+}
+
+/// The segment whose subnet holds `ip`.
+fn segment_of(config: &Config, ip: IpAddr) -> Option<SegmentId> {
+    config
+        .segments
+        .iter()
+        .position(|s| match ip {
+            IpAddr::V4(a) => s.address.subnet().contains(&a),
+            IpAddr::V6(a) => s.address6.is_some_and(|n| n.subnet().contains(&a)),
+        })
+        .map(|i| SegmentId(i as u8))
 }
 
 struct Headers {

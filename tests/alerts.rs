@@ -223,7 +223,16 @@ fn layer_2_attacks_from_a_compromised_kiosk() {
     let e = find(&s, "vlan_hopping", |_| true);
     assert_eq!(field(&e, "PRIORITY"), "3");
     assert_eq!(field(&e, "CLOISON_INTERFACE"), "seg-kiosk");
-    assert!(e["CLOISON_VLAN"].is_string(), "{e}");
+    assert_eq!(field(&e, "CLOISON_VLAN"), "20", "the outer tag");
+    assert_eq!(
+        field(&e, "CLOISON_VLAN_INNER"),
+        "10",
+        "the VLAN the attacker aims at"
+    );
+    assert!(
+        field(&e, "MESSAGE").contains("double-tagged (VLAN 20, then 10)"),
+        "{e}"
+    );
 }
 
 #[test]

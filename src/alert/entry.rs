@@ -29,6 +29,8 @@ pub mod field {
     pub const DST_PORT: &str = "CLOISON_DST_PORT";
     pub const SRC_MAC: &str = "CLOISON_SRC_MAC";
     pub const VLAN: &str = "CLOISON_VLAN";
+    /// The inner tag of a double-tagged frame: the VLAN a hopping attempt aims at.
+    pub const VLAN_INNER: &str = "CLOISON_VLAN_INNER";
     pub const INTERFACE: &str = "CLOISON_INTERFACE";
     /// The ruleset counter (`kiosk/mairie`) whose packets an entry reports.
     pub const COUNTER: &str = "CLOISON_COUNTER";
@@ -495,11 +497,19 @@ fn flow_headline(names: &Names, key: &FlowKey) -> String {
                 join_some(&[mac(key.src_mac), ip(key.src_ip)]),
             )
         }
-        EventKind::VlanHopping => format!(
-            "VLAN hopping attempt on {}: from {}",
-            place_text(names, key, src_seg.as_deref()),
-            join_some(&[mac(key.src_mac), ip(key.src_ip)]),
-        ),
+        EventKind::VlanHopping => {
+            let how = match (key.vlan, key.inner_vlan) {
+                (Some(outer), Some(inner)) => {
+                    format!(", double-tagged (VLAN {outer}, then {inner})")
+                }
+                _ => String::new(),
+            };
+            format!(
+                "VLAN hopping attempt on {}{how}: from {}",
+                place_text(names, key, src_seg.as_deref()),
+                join_some(&[mac(key.src_mac), ip(key.src_ip)]),
+            )
+        }
         EventKind::RulesetDrift | EventKind::ConfigRejected | EventKind::ConfigApplied => {
             format!("{} {src}", key.kind)
         }
@@ -537,6 +547,9 @@ fn push_flow_fields(a: &mut Alert, names: &Names, key: &FlowKey) {
     }
     if let Some(v) = key.vlan {
         a.push(field::VLAN, v);
+    }
+    if let Some(v) = key.inner_vlan {
+        a.push(field::VLAN_INNER, v);
     }
     if let Some(i) = key.ifindex.and_then(|i| names.interface(i)) {
         a.push(field::INTERFACE, i);

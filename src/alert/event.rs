@@ -171,6 +171,8 @@ pub struct FlowKey {
     pub dst_port: Option<u16>,
     pub src_mac: Option<[u8; 6]>,
     pub vlan: Option<u16>,
+    /// The inner tag of a double-tagged frame (the VLAN the attacker aims at).
+    pub inner_vlan: Option<u16>,
     /// Kernel interface index the packet was seen on.
     pub ifindex: Option<u32>,
 }
@@ -187,6 +189,7 @@ impl FlowKey {
             dst_port: None,
             src_mac: None,
             vlan: None,
+            inner_vlan: None,
             ifindex: None,
         }
     }

@@ -153,6 +153,10 @@ impl Finding {
             dst_port: self.dst_port,
             src_mac: Some(self.src_mac),
             vlan: self.vlan,
+            inner_vlan: match self.reason {
+                Reason::DoubleTag { inner, .. } => Some(inner),
+                _ => None,
+            },
             ifindex: Some(self.ifindex),
         }
     }
