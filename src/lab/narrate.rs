@@ -159,9 +159,10 @@ pub fn alert_row(entry: &Value) -> AlertRow {
         },
         "rogue_dhcp" => "DHCP server".to_owned(),
         "rogue_ra" => "router advert.".to_owned(),
-        "vlan_hopping" => match text(entry, field::VLAN) {
-            Some(v) => format!("VLAN tag {v}"),
-            None => "VLAN tag".to_owned(),
+        "vlan_hopping" => match (text(entry, field::VLAN), text(entry, field::VLAN_INNER)) {
+            (Some(v), Some(inner)) => format!("VLAN {v} then {inner}"),
+            (Some(v), None) => format!("VLAN tag {v}"),
+            _ => "VLAN tag".to_owned(),
         },
         _ => port_text(entry)
             .or_else(|| text(entry, field::COUNTER).map(str::to_owned))
