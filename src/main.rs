@@ -1,5 +1,6 @@
 //! The `cloison` binary: parses the command line, sets up logging, calls the library.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -12,13 +13,21 @@ use std::time::Duration;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
+    // Under systemd, stderr goes to the journal, which has its own timestamps and shows
+    // text as text: no colour codes, no second timestamp there.
+    let to_journal = std::env::var_os("JOURNAL_STREAM").is_some();
+    let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CLOISON_LOG")
                 .unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+        );
+    if to_journal {
+        builder.without_time().init();
+    } else {
+        builder.init();
+    }
     match run(cli) {
         Ok(code) => code,
         Err(e) => {

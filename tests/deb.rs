@@ -58,7 +58,9 @@ fn the_package_installs_what_a_mairie_box_needs() {
         .find(|l| l.starts_with("Depends:"))
         .unwrap_or("")
         .to_owned();
-    assert!(depends.contains("nftables"), "{depends}");
+    for dep in ["nftables", "netbase", "procps"] {
+        assert!(depends.contains(dep), "{dep} missing: {depends}");
+    }
 
     let files = dpkg_deb(&["-c"], &deb);
     for (path, mode) in [

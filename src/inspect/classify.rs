@@ -193,7 +193,10 @@ fn on_trunk(l2: &L2<'_>, ctx: &CaptureContext<'_>) -> Option<Finding> {
     } else {
         return None;
     };
-    Some(finding(EventKind::VlanHopping, reason, l2, ctx))
+    let mut f = finding(EventKind::VlanHopping, reason, l2, ctx);
+    // Seen on the trunk: the segment is the one whose VLAN the frame came in on.
+    f.other_segment = ctx.topology.segment_of_vlan(outer.vid);
+    Some(f)
 }
 
 fn on_segment(here: SegmentId, l2: &L2<'_>, ctx: &CaptureContext<'_>) -> Option<Finding> {

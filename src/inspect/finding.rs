@@ -141,6 +141,10 @@ impl Finding {
             (_, Reason::ClaimsForeignAddress) => {
                 (here, self.other_segment.map(Destination::Segment))
             }
+            // On the trunk, the segment of the VLAN the frame came in on, if configured.
+            (EventKind::VlanHopping, _) if self.point == CapturePoint::Trunk => {
+                (self.other_segment, None)
+            }
             _ => (here, None),
         };
         FlowKey {

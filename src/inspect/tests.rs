@@ -96,6 +96,16 @@ fn double_dot1q_on_trunk() {
         }
     );
     assert_eq!(f.vlan, Some(10));
+    // The alert names the segment of the VLAN the frame came in on (10: mairie), and the
+    // VLAN it aims at.
+    let key = f.flow_key();
+    let mairie = trunk_config()
+        .segments
+        .iter()
+        .position(|s| s.name.as_str() == "mairie")
+        .unwrap();
+    assert_eq!(key.src_segment, Some(SegmentId(mairie as u8)));
+    assert_eq!(key.inner_vlan, Some(20));
     // Even with both VLAN IDs unknown, and with three tags, it is a double tag.
     assert_eq!(
         trunk(&dot1q(&dot1q(&dot1q(&tcp(), 7), 8), 9), NO_AUX).map(|f| f.reason),

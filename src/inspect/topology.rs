@@ -321,6 +321,14 @@ impl Topology {
         self.vlan_set.contains(vid)
     }
 
+    /// The segment on VLAN `vid` of the trunk (a linear scan: called for findings only).
+    pub(crate) fn segment_of_vlan(&self, vid: u16) -> Option<SegmentId> {
+        self.segments
+            .iter()
+            .position(|s| s.vlan == Some(vid))
+            .map(|i| SegmentId(i as u8))
+    }
+
     /// The configured VLAN IDs, sorted.
     pub(crate) fn vlans(&self) -> &[u16] {
         &self.vlans

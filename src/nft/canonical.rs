@@ -79,6 +79,7 @@ pub fn canonical(doc: &Value) -> Value {
                     .to_owned();
                 let mut expr = body.remove("expr").unwrap_or(Value::Null);
                 zero_anonymous_counters(&mut expr);
+                protocol_numbers(&mut expr);
                 sort_sets(&mut expr);
                 let mut rule = Map::new();
                 rule.insert("expr".into(), expr);
@@ -111,6 +112,49 @@ fn belongs_to_table(kind: &str, body: &Map<String, Value>) -> bool {
         body.get("table")
     };
     family_ok && table.and_then(Value::as_str) == Some(TABLE)
+}
+
+/// Layer-4 protocols as numbers. nft names them from /etc/protocols when the file is
+/// there (`tcp`) and prints the number when it is not (`6`, a minimal system without
+/// netbase); the comparison must not depend on that file.
+fn protocol_numbers(v: &mut Value) {
+    fn number(name: &str) -> Option<u64> {
+        match name {
+            "icmp" => Some(1),
+            "tcp" => Some(6),
+            "udp" => Some(17),
+            "icmpv6" | "ipv6-icmp" => Some(58),
+            _ => None,
+        }
+    }
+    match v {
+        Value::Object(m) => {
+            // `meta l4proto X`: the right-hand side is a protocol.
+            let l4proto = m
+                .get("left")
+                .and_then(|l| l.get("meta"))
+                .and_then(|meta| meta.get("key"))
+                .is_some_and(|k| k == "l4proto");
+            if l4proto {
+                if let Some(Value::String(s)) = m.get("right") {
+                    if let Some(n) = number(s) {
+                        m.insert("right".into(), n.into());
+                    }
+                }
+            }
+            // In `meta l4proto . th dport` sets, the protocol is the concat's first item.
+            if let Some(Value::Array(items)) = m.get_mut("concat") {
+                if let Some(Value::String(s)) = items.first() {
+                    if let Some(n) = number(s) {
+                        items[0] = n.into();
+                    }
+                }
+            }
+            m.values_mut().for_each(protocol_numbers);
+        }
+        Value::Array(items) => items.iter_mut().for_each(protocol_numbers),
+        _ => {}
+    }
 }
 
 /// nft lists anonymous set elements in its own order; compare them as sets.
@@ -244,6 +288,23 @@ mod tests {
         ]});
         assert_eq!(canonical(&listed), canonical(&planned));
         assert!(differences(&canonical(&planned), &canonical(&listed)).is_empty());
+    }
+
+    #[test]
+    fn protocol_names_and_numbers_compare_equal() {
+        let named = json!({"nftables": [
+            {"table": {"family": "inet", "name": "cloison"}},
+            {"rule": {"family": "inet", "table": "cloison", "chain": "c",
+                      "expr": [{"match": {"op": "==", "left": {"concat": [{"meta": {"key": "l4proto"}}, {"payload": {"protocol": "th", "field": "dport"}}]},
+                                          "right": {"set": [{"concat": ["udp", 68]}, {"concat": ["tcp", 22]}]}}}]}}
+        ]});
+        let numeric = json!({"nftables": [
+            {"table": {"family": "inet", "name": "cloison"}},
+            {"rule": {"family": "inet", "table": "cloison", "chain": "c",
+                      "expr": [{"match": {"op": "==", "left": {"concat": [{"meta": {"key": "l4proto"}}, {"payload": {"protocol": "th", "field": "dport"}}]},
+                                          "right": {"set": [{"concat": [6, 22]}, {"concat": [17, 68]}]}}}]}}
+        ]});
+        assert_eq!(canonical(&named), canonical(&numeric));
     }
 
     #[test]
