@@ -82,7 +82,11 @@ struct Run {
     rss_after: u64,
     hwm: u64,
     entries: usize,
+    /// By the time cloison wrote them (see `start_marks`).
     max_per_minute: usize,
+    /// By the time journald read them.
+    max_per_minute_read: usize,
+    journald_lag_ms: f64,
     event_entries: usize,
     reported: u64,
     truth: u64,
@@ -128,9 +132,71 @@ fn timestamp_us(e: &Value) -> u64 {
         .unwrap_or(0)
 }
 
-/// The most entries in any 60-second window.
-fn max_per_minute(entries: &[Value]) -> usize {
-    let mut t: Vec<u64> = entries.iter().map(timestamp_us).collect();
+fn seqnum(e: &Value) -> u64 {
+    e["__SEQNUM"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// While a flood runs, journald itself may fall behind (it shares the two cores with the
+/// flood and the daemon) and stamp entries late, in bursts: `__REALTIME_TIMESTAMP` is
+/// when journald read an entry, not when cloison wrote it. So the bench writes a marker
+/// entry of its own every `MARK_EVERY` to the same socket, carrying the time it was
+/// sent. The socket is one FIFO queue: an entry journald read between two markers was
+/// written before the second marker was sent.
+const MARK_EVERY: Duration = Duration::from_millis(200);
+const MARK_ID: &str = "cloison-bench-mark";
+
+fn start_marks(journal_pid: u32, run: &str) -> Running {
+    let socket = format!("/proc/{journal_pid}/root/run/systemd/journal/socket");
+    let run = run.to_owned();
+    every(MARK_EVERY, move || {
+        let s = std::os::unix::net::UnixDatagram::unbound().expect("datagram socket");
+        let msg = format!(
+            "SYSLOG_IDENTIFIER={MARK_ID}\nMESSAGE=mark\nBENCH_RUN={run}\nBENCH_SENT_US={}\n",
+            now_us()
+        );
+        let _ = s.send_to(msg.as_bytes(), &socket);
+    })
+}
+
+/// Each entry's write time, at worst `MARK_EVERY` late: the send time of the first
+/// marker journald read after it (entries after the last marker keep their own stamp).
+/// Also returns the largest lag seen (journald's read time minus a marker's send time).
+fn write_times(entries: &[Value], marks: &[Value]) -> (Vec<u64>, u64) {
+    let mut m: Vec<(u64, u64, u64)> = marks
+        .iter()
+        .filter_map(|e| {
+            let sent = e["BENCH_SENT_US"].as_str()?.parse().ok()?;
+            Some((seqnum(e), sent, timestamp_us(e)))
+        })
+        .collect();
+    m.sort_unstable();
+    let lag = m
+        .iter()
+        .map(|(_, sent, read)| read.saturating_sub(*sent))
+        .max()
+        .unwrap_or(0);
+    let times = entries
+        .iter()
+        .map(|e| {
+            let q = seqnum(e);
+            let i = m.partition_point(|(s, _, _)| *s < q);
+            m.get(i).map_or(timestamp_us(e), |(_, sent, _)| *sent)
+        })
+        .collect();
+    (times, lag)
+}
+
+/// The most entries in any 60-second window of `times` (µs).
+fn max_per_minute(mut t: Vec<u64>) -> usize {
     t.sort_unstable();
     let mut best = 0;
     let mut lo = 0;
@@ -183,6 +249,8 @@ fn run_once(rig: &mut Rig, flood: Flood, secs: f64, segments: &[&str]) -> Run {
         ..Run::default()
     };
     let (received0, dropped0) = capture(rig);
+    let mark_run = format!("{pid}");
+    let marks = start_marks(rig.journal.pid(), &mark_run);
 
     let sender = match flood {
         Flood::Blocked => udp_flood(
@@ -191,7 +259,7 @@ fn run_once(rig: &mut Rig, flood: Flood, secs: f64, segments: &[&str]) -> Run {
             18,
             Ports::Spread,
         ),
-        _ => frame_flood(&kiosk, HOST_IF, frames(flood, rig)),
+        _ => frame_flood(&kiosk, HOST_IF, frames(flood, rig), None),
     };
     let w = Window::start(Some(pid));
     std::thread::sleep(Duration::from_secs_f64(secs));
@@ -214,13 +282,25 @@ fn run_once(rig: &mut Rig, flood: Flood, secs: f64, segments: &[&str]) -> Run {
 
     rig.signal(nix::sys::signal::Signal::SIGTERM);
     rig.wait_exit(Duration::from_secs(30));
+    std::thread::sleep(MARK_EVERY * 2);
+    marks.stop();
     run.log_lines = rig.log().lines().count();
     let entries = rig
         .journal
         .entries(&["-t", "cloison", &format!("_PID={pid}")])
         .unwrap_or_else(|e| panic!("journal: {e}"));
+    let mark_entries = rig
+        .journal
+        .entries(&[
+            format!("SYSLOG_IDENTIFIER={MARK_ID}"),
+            format!("BENCH_RUN={mark_run}"),
+        ])
+        .unwrap_or_else(|e| panic!("journal: {e}"));
+    let (written, lag) = write_times(&entries, &mark_entries);
     run.entries = entries.len();
-    run.max_per_minute = max_per_minute(&entries);
+    run.max_per_minute_read = max_per_minute(entries.iter().map(timestamp_us).collect());
+    run.max_per_minute = max_per_minute(written);
+    run.journald_lag_ms = lag as f64 / 1e3;
     let of_event: Vec<&Value> = entries
         .iter()
         .filter(|e| e["CLOISON_EVENT"] == flood.event())
@@ -238,6 +318,30 @@ fn run_once(rig: &mut Rig, flood: Flood, secs: f64, segments: &[&str]) -> Run {
     run
 }
 
+/// One paced ARP flood (`arp-one`) at `rate` frames a second: (frames/s sent, daemon %
+/// of a core, kernel drops).
+fn sweep_once(rig: &mut Rig, rate: f64, secs: f64) -> (f64, f64, u64) {
+    let kiosk = rig.lab.ns(Node::Kiosk).to_owned();
+    rig.start();
+    rig.wait_notify("READY=1", Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(3));
+    let pid = rig.daemon.as_ref().expect("started").id();
+    let sender = frame_flood(&kiosk, HOST_IF, frames(Flood::ArpOne, rig), Some(rate));
+    std::thread::sleep(Duration::from_secs(1));
+    let (_, d0) = capture(rig);
+    let c0 = sender.count();
+    let w = Window::start(Some(pid));
+    std::thread::sleep(Duration::from_secs_f64(secs));
+    let c1 = sender.count();
+    let r = w.end();
+    sender.stop();
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, d1) = capture(rig);
+    rig.signal(nix::sys::signal::Signal::SIGTERM);
+    rig.wait_exit(Duration::from_secs(30));
+    ((c1 - c0) as f64 / r.secs, r.daemon_pct, d1 - d0)
+}
+
 fn main() {
     let Some(args) = Args::parse("floods") else {
         return;
@@ -248,18 +352,30 @@ fn main() {
     }
     let secs: f64 = args.num("secs", if args.quick { 10.0 } else { 65.0 });
     let reps: usize = args.num("reps", if args.quick { 1 } else { 3 });
-    let only: Vec<Flood> = match args.get("only") {
-        Some(list) => list
-            .split(',')
-            .map(|n| {
-                *Flood::ALL
-                    .iter()
-                    .find(|f| f.name() == n)
-                    .unwrap_or_else(|| panic!("--only: no flood {n}"))
-            })
+    let names: Vec<String> = match args.get("only") {
+        Some(list) => list.split(',').map(str::to_owned).collect(),
+        None => Flood::ALL
+            .iter()
+            .map(|f| f.name().to_owned())
+            .chain(["sweep".to_owned()])
             .collect(),
-        None => Flood::ALL.to_vec(),
     };
+    let only: Vec<Flood> = names
+        .iter()
+        .filter(|n| *n != "sweep")
+        .map(|n| {
+            *Flood::ALL
+                .iter()
+                .find(|f| f.name() == n)
+                .unwrap_or_else(|| panic!("--only: no flood {n}"))
+        })
+        .collect();
+    let rates: Vec<usize> = if names.iter().any(|n| n == "sweep") {
+        args.list("sweep", &[5, 20, 50, 100, 150])
+    } else {
+        Vec::new()
+    };
+    let sweep_secs: f64 = args.num("sweep-secs", if args.quick { 5.0 } else { 15.0 });
     println!("{}", describe_machine());
     println!("floods: {reps} repetitions of {secs} s each");
 
@@ -276,7 +392,7 @@ fn main() {
         for (flood, list) in &mut runs {
             let r = run_once(&mut rig, *flood, secs, &segments);
             println!(
-                "rep {rep} {:<10} sent {:>9} ({:6.1} k/s); daemon {:5.1}% (+nft {:.2}%) during, {:5.1}% after; inspected {:>9} ({:6.1} k/s), kernel drops {:>9}; entries {} (max {} in a minute), {} {} entries, CLOISON_PACKETS {} vs {} truth ({}); RSS {} -> {} KiB (peak {}); log lines {}; load {:.2}",
+                "rep {rep} {:<10} sent {:>9} ({:6.1} k/s); daemon {:5.1}% (+nft {:.2}%) during, {:5.1}% after; inspected {:>9} ({:6.1} k/s), kernel drops {:>9}; entries {} (max {} in a minute as written, {} as journald stamped them, journald up to {:.0} ms late), {} {} entries, CLOISON_PACKETS {} vs {} truth ({}); RSS {} -> {} KiB (peak {}); log lines {}; load {:.2}",
                 flood.name(),
                 r.sent,
                 r.sent as f64 / r.secs / 1e3,
@@ -288,6 +404,8 @@ fn main() {
                 r.kernel_dropped,
                 r.entries,
                 r.max_per_minute,
+                r.max_per_minute_read,
+                r.journald_lag_ms,
                 r.event_entries,
                 flood.event(),
                 r.reported,
@@ -310,13 +428,13 @@ fn main() {
     let f = |runs: &[Run], g: &dyn Fn(&Run) -> f64| runs.iter().map(g).collect::<Vec<f64>>();
     println!("\n## Floods from the kiosk, {secs} s each (median (min–max) of {reps})\n");
     println!(
-        "| flood | sent k/s | daemon CPU % during | after (4 s) | nft children % | inspected k/s | kernel drops % of sent | entries (max in a minute) | sum CLOISON_PACKETS = truth | RSS before → after MiB | load |"
+        "| flood | sent k/s | daemon CPU % during | after (4 s) | nft children % | inspected k/s | kernel drops % of sent | entries | most in a minute, as written (as journald stamped them) | journald behind by, ms | sum CLOISON_PACKETS = truth | RSS before → after MiB | load |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (flood, runs) in &runs {
         let exact = runs.iter().filter(|r| r.reported == r.truth).count();
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} ({}) | {exact} of {} runs | {} → {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} ({}) | {} | {exact} of {} runs | {} → {} | {} |",
             flood.name(),
             spread(&f(runs, &|r| r.sent as f64 / r.secs / 1e3), 0),
             spread(&f(runs, &|r| r.cpu_flood), 1),
@@ -330,11 +448,51 @@ fn main() {
             ),
             spread(&f(runs, &|r| r.entries as f64), 0),
             spread(&f(runs, &|r| r.max_per_minute as f64), 0),
+            spread(&f(runs, &|r| r.max_per_minute_read as f64), 0),
+            spread(&f(runs, &|r| r.journald_lag_ms), 0),
             runs.len(),
             spread(&f(runs, &|r| r.rss_before as f64 / 1024.0), 1),
             spread(&f(runs, &|r| r.rss_after as f64 / 1024.0), 1),
             spread(&f(runs, &|r| r.load), 2),
         );
+    }
+
+    if !rates.is_empty() {
+        let mut rows = Vec::new();
+        for &k in &rates {
+            let mut sent = Vec::new();
+            let mut cpu = Vec::new();
+            let mut per = Vec::new();
+            let mut drops = 0;
+            for rep in 0..reps {
+                let (s, c, d) = sweep_once(&mut rig, k as f64 * 1e3, sweep_secs);
+                println!(
+                    "rep {rep} sweep {k} k/s: sent {:.1} k/s, daemon {c:.1}%, {:.2} µs/frame, {d} kernel drops",
+                    s / 1e3,
+                    c / 100.0 * 1e6 / s.max(1.0)
+                );
+                sent.push(s / 1e3);
+                cpu.push(c);
+                per.push(c / 100.0 * 1e6 / s.max(1.0));
+                drops += d;
+            }
+            rows.push(format!(
+                "| {k} | {} | {} | {} | {drops} |",
+                spread(&sent, 1),
+                spread(&cpu, 1),
+                spread(&per, 2)
+            ));
+        }
+        println!(
+            "\n## Daemon CPU by ARP flood rate (arp-one, paced; {sweep_secs} s each; median (min–max) of {reps})\n"
+        );
+        println!(
+            "| asked k frames/s | sent k/s | daemon % of a core | µs of daemon CPU per frame | kernel drops |"
+        );
+        println!("|---|---|---|---|---|");
+        for r in rows {
+            println!("{r}");
+        }
     }
     drop(rig);
 }

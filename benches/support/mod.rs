@@ -462,6 +462,25 @@ impl Drop for Running {
     }
 }
 
+/// Runs `f` every `period` on a thread of its own (in this process's namespace) until
+/// stopped; the count is the number of calls.
+pub fn every(period: Duration, mut f: impl FnMut() + Send + 'static) -> Running {
+    let mut r = Running::new();
+    let (stop, count) = (Arc::clone(&r.stop), Arc::clone(&r.count));
+    let h = std::thread::Builder::new()
+        .name("bench-every".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                f();
+                count.fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(period);
+            }
+        })
+        .expect("spawn a thread");
+    r.handles.push(h);
+    r
+}
+
 /// A TCP bulk transfer from `from_ns` to a sink listening on `to` inside `to_ns`; the
 /// count is the bytes the sink received.
 pub fn tcp_bulk(from_ns: &str, to_ns: &str, to: SocketAddrV4) -> Running {
@@ -644,9 +663,9 @@ pub fn udp_sink(ns: &str, addr: SocketAddrV4) -> Running {
 }
 
 /// Raw Ethernet frames sent on `ifname` in `ns` as fast as one thread can
-/// (`sendmmsg` on an AF_PACKET socket, qdisc bypassed), cycling through `frames`; the
-/// count is frames the kernel accepted.
-pub fn frame_flood(ns: &str, ifname: &str, frames: Vec<Vec<u8>>) -> Running {
+/// (`sendmmsg` on an AF_PACKET socket, qdisc bypassed), cycling through `frames`, or
+/// paced at `rate` frames a second; the count is frames the kernel accepted.
+pub fn frame_flood(ns: &str, ifname: &str, frames: Vec<Vec<u8>>, rate: Option<f64>) -> Running {
     let mut r = Running::new();
     let (stop, count) = (Arc::clone(&r.stop), Arc::clone(&r.count));
     let ifname = ifname.to_owned();
@@ -689,8 +708,19 @@ pub fn frame_flood(ns: &str, ifname: &str, frames: Vec<Vec<u8>>) -> Running {
         assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
         const BATCH: usize = 64;
         let mut next = 0usize;
+        let started = Instant::now();
+        let mut sent = 0u64;
         while !stop.load(Ordering::Relaxed) {
-            let mut iovs: Vec<libc::iovec> = (0..BATCH)
+            if let Some(rate) = rate {
+                // Small batches on a 100 µs grid: close to a steady stream.
+                let due = (started.elapsed().as_secs_f64() * rate) as u64;
+                if sent + 8 > due {
+                    std::thread::sleep(Duration::from_micros(100));
+                    continue;
+                }
+            }
+            let batch = if rate.is_some() { 8 } else { BATCH };
+            let mut iovs: Vec<libc::iovec> = (0..batch)
                 .map(|_| {
                     let f = &frames[next % frames.len()];
                     next = next.wrapping_add(1);
@@ -710,9 +740,10 @@ pub fn frame_flood(ns: &str, ifname: &str, frames: Vec<Vec<u8>>) -> Running {
                     m
                 })
                 .collect();
-            // SAFETY: msgs is a valid array of BATCH mmsghdr over live frames.
-            let n = unsafe { libc::sendmmsg(fd.as_raw_fd(), msgs.as_mut_ptr(), BATCH as u32, 0) };
+            // SAFETY: msgs is a valid array of `batch` mmsghdr over live frames.
+            let n = unsafe { libc::sendmmsg(fd.as_raw_fd(), msgs.as_mut_ptr(), batch as u32, 0) };
             if n > 0 {
+                sent += n as u64;
                 count.fetch_add(n as u64, Ordering::Relaxed);
             } else {
                 std::thread::yield_now();
