@@ -17,8 +17,12 @@
 //! `CLOISON_PACKETS` equals the ground truth (the ruleset's counters for blocked
 //! traffic; the frames the capture received for layer 2), after a SIGTERM flushes.
 //!
+//! Then the daemon's CPU against the rate of a paced ARP flood (`sweep`).
+//!
 //! Run as root: `cargo bench --bench floods` (options: `--secs S` (65), `--reps N` (3),
-//! `--only blocked,arp-one,arp-many,double-tag`).
+//! `--only blocked,arp-one,arp-many,double-tag,sweep`, `--sweep 5,20,50,100,150` (k frames
+//! a second), `--sweep-secs S` (15), `--dump DIR`: each run's journal entries, one JSON
+//! object a line after the time cloison wrote it).
 
 #[path = "support/mod.rs"]
 mod support;
@@ -132,10 +136,16 @@ fn timestamp_us(e: &Value) -> u64 {
         .unwrap_or(0)
 }
 
+/// The order journald read an entry in: `__SEQNUM` where journalctl shows it (systemd
+/// 254 and later), else the `i=` part of the cursor (hex), the same number.
 fn seqnum(e: &Value) -> u64 {
-    e["__SEQNUM"]
+    if let Some(n) = e["__SEQNUM"].as_str().and_then(|v| v.parse().ok()) {
+        return n;
+    }
+    e["__CURSOR"]
         .as_str()
-        .and_then(|v| v.parse().ok())
+        .and_then(|c| c.split(';').find_map(|p| p.strip_prefix("i=")))
+        .and_then(|h| u64::from_str_radix(h, 16).ok())
         .unwrap_or(0)
 }
 
@@ -236,7 +246,7 @@ fn frames(flood: Flood, rig: &Rig) -> Vec<Vec<u8>> {
     }
 }
 
-fn run_once(rig: &mut Rig, flood: Flood, secs: f64, segments: &[&str]) -> Run {
+fn run_once(rig: &mut Rig, flood: Flood, secs: f64, segments: &[&str], dump: Option<&Path>) -> Run {
     let router = rig.lab.ns(Node::Router).to_owned();
     let kiosk = rig.lab.ns(Node::Kiosk).to_owned();
     let counters_before = nft_counters(&router);
@@ -297,6 +307,16 @@ fn run_once(rig: &mut Rig, flood: Flood, secs: f64, segments: &[&str]) -> Run {
         ])
         .unwrap_or_else(|e| panic!("journal: {e}"));
     let (written, lag) = write_times(&entries, &mark_entries);
+    if let Some(dir) = dump {
+        // One line per entry: when cloison wrote it (µs), then the entry.
+        let lines: String = written
+            .iter()
+            .zip(&entries)
+            .map(|(t, e)| format!("{t} {e}\n"))
+            .collect();
+        let path = dir.join(format!("{}-{pid}.jsonl", flood.name()));
+        std::fs::write(&path, lines).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
     run.entries = entries.len();
     run.max_per_minute_read = max_per_minute(entries.iter().map(timestamp_us).collect());
     run.max_per_minute = max_per_minute(written);
@@ -376,6 +396,10 @@ fn main() {
         Vec::new()
     };
     let sweep_secs: f64 = args.num("sweep-secs", if args.quick { 5.0 } else { 15.0 });
+    let dump: Option<std::path::PathBuf> = args.get("dump").map(Into::into);
+    if let Some(d) = &dump {
+        std::fs::create_dir_all(d).unwrap_or_else(|e| panic!("{}: {e}", d.display()));
+    }
     println!("{}", describe_machine());
     println!("floods: {reps} repetitions of {secs} s each");
 
@@ -390,7 +414,7 @@ fn main() {
     let mut runs: Vec<(Flood, Vec<Run>)> = only.iter().map(|f| (*f, Vec::new())).collect();
     for rep in 0..reps {
         for (flood, list) in &mut runs {
-            let r = run_once(&mut rig, *flood, secs, &segments);
+            let r = run_once(&mut rig, *flood, secs, &segments, dump.as_deref());
             println!(
                 "rep {rep} {:<10} sent {:>9} ({:6.1} k/s); daemon {:5.1}% (+nft {:.2}%) during, {:5.1}% after; inspected {:>9} ({:6.1} k/s), kernel drops {:>9}; entries {} (max {} in a minute as written, {} as journald stamped them, journald up to {:.0} ms late), {} {} entries, CLOISON_PACKETS {} vs {} truth ({}); RSS {} -> {} KiB (peak {}); log lines {}; load {:.2}",
                 flood.name(),

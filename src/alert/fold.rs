@@ -24,6 +24,11 @@ pub const DEFAULT_MAX_FLOWS: usize = 4096;
 /// The bound is per sliding minute.
 const WINDOW_US: u64 = 60_000_000;
 
+/// A slot frees this long after the minute is over, so the bound also holds for whoever
+/// counts entries by journald's timestamps (stamped when journald reads them, a few ms
+/// later and not all equally late) or by any closed minute.
+const MARGIN_US: u64 = 1_000_000;
+
 /// A flow silent this long is forgotten: if it comes back, it gets a new first alert.
 pub const FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
 
@@ -92,7 +97,7 @@ impl Window {
         while self
             .times
             .front()
-            .is_some_and(|t| t.saturating_add(WINDOW_US) <= now)
+            .is_some_and(|t| t.saturating_add(WINDOW_US + MARGIN_US) <= now)
         {
             self.times.pop_front();
         }
@@ -885,7 +890,8 @@ mod tests {
         m
     }
 
-    /// Largest number of entries (matching `pred`) in any minute-long window.
+    /// Largest number of entries (matching `pred`) in any window of a minute and the
+    /// margin (so in any closed minute, however late each entry was stamped within it).
     fn max_per_window(entries: &[(u64, Alert)], pred: impl Fn(&Alert) -> bool) -> usize {
         let times: Vec<u64> = entries
             .iter()
@@ -895,7 +901,7 @@ mod tests {
         let mut best = 0;
         let mut lo = 0;
         for hi in 0..times.len() {
-            while times[lo] + WINDOW_US <= times[hi] {
+            while times[lo] + WINDOW_US + MARGIN_US <= times[hi] {
                 lo += 1;
             }
             best = best.max(hi - lo + 1);
@@ -906,7 +912,7 @@ mod tests {
     fn first_alerts_in_window(entries: &[(u64, Alert)], now: u64) -> usize {
         entries
             .iter()
-            .filter(|(t, a)| !a.is_summary() && t + WINDOW_US > now)
+            .filter(|(t, a)| !a.is_summary() && t + WINDOW_US + MARGIN_US > now)
             .count()
     }
 
@@ -1368,8 +1374,12 @@ mod tests {
             now += 1000;
         }
         let r: Vec<(String, u64)> = raw.iter().map(|(a, b)| (a.clone(), *b)).collect();
-        entries.extend(f.counters(&r, at(now)).into_iter().map(|a| (0, a)));
-        entries.extend(f.flush(at(now)).into_iter().map(|a| (0, a)));
+        entries.extend(
+            f.counters(&r, at(now))
+                .into_iter()
+                .map(|a| (usec(at(now)), a)),
+        );
+        entries.extend(f.flush(at(now)).into_iter().map(|a| (usec(at(now)), a)));
         let elapsed = started.elapsed();
         assert!(max_per_window(&entries, |_| true) <= 120);
         let sums = sum_by_kind(&entries);

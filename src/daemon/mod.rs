@@ -95,6 +95,8 @@ struct Daemon {
     sink: JournalWriter,
     running: Running,
     plan: Plan,
+    /// The plan's canonical table, computed once per plan (the drift check's reference).
+    want: serde_json::Value,
     folder: Folder,
     /// Last counter values read from the kernel, carried into replaced tables.
     totals: BTreeMap<String, Counts>,
@@ -227,6 +229,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
         router,
         sink,
         running,
+        want: plan.canonical(),
         plan,
         folder,
         totals: BTreeMap::new(),
@@ -414,7 +417,7 @@ impl Daemon {
             "{} segments ({}); ruleset {}; config {} from {}{}",
             segs.len(),
             segs.join(", "),
-            &self.plan.hash()[..12],
+            &plan::ruleset_hash(&self.want)[..12],
             &self.running.hash[..12],
             self.running.origin,
             if self.pending.is_some() {
@@ -551,7 +554,7 @@ impl Daemon {
         }
         let diffs = match &live {
             None => vec!["table inet cloison is missing".to_owned()],
-            Some(doc) => differences(&self.plan.canonical(), &canonical(doc)),
+            Some(doc) => differences(&self.want, &canonical(doc)),
         };
         if diffs.is_empty() {
             self.last_drift = None;
@@ -632,7 +635,7 @@ impl Daemon {
             config_path: self.opts.config_path.display().to_string(),
             config_hash: self.running.hash.clone(),
             config_source: self.running.origin.to_owned(),
-            ruleset_hash: self.plan.hash(),
+            ruleset_hash: plan::ruleset_hash(&self.want),
             confirm_pending_secs: self.pending.as_ref().map(|(_, at)| {
                 at.saturating_duration_since(tokio::time::Instant::now())
                     .as_secs()
@@ -714,6 +717,7 @@ impl Daemon {
                     .clone()
                     .unwrap_or_else(hostname);
                 self.plan = plan::plan(&self.running.config);
+                self.want = self.plan.canonical();
                 self.folder = new_folder(&self.running.config, &self.router);
                 self.read_kernel(SystemTime::now(), true);
                 self.start_sources();
