@@ -4,7 +4,7 @@
 //! (reading the counters into the folder, the drift check's canonical form of the listing and
 //! comparison), by number of segments. Counts allocations too. Needs no root.
 //!
-//! Run: `cargo bench --bench loop_costs` (options: `--segments 3,50,200`, `--quick`).
+//! Run: `cargo bench --bench loop_costs` (options: `--segments 3,10,20,50,64` (at most 64, as in a configuration), `--quick`).
 //! `classify` has its own bench (`cargo bench --bench classify`).
 
 #[path = "support/mod.rs"]
@@ -99,7 +99,7 @@ fn main() {
     let quick = args.quick;
     let rounds = if quick { 3 } else { 7 };
     let n: u64 = if quick { 200_000 } else { 2_000_000 };
-    let counts = args.list("segments", &[3, 50, 200]);
+    let counts = args.list("segments", &[3, 10, 20, 50, 64]);
     println!("{}", describe_machine());
     println!("loop costs: {rounds} rounds; median (min–max)\n");
 

@@ -11,8 +11,9 @@
 //!   ruleset in place and no daemon, interleaved over the labs and repetitions;
 //! - `cloison run`: time to READY, CPU at rest (its threads and its `nft` children), RSS.
 //!
-//! Run as root: `cargo bench --bench segments` (options: `--segments 3,50,200`,
-//! `--reps N` (5), `--secs S` (5), `--rest S` (20), `--plan-runs N` (3)).
+//! Run as root: `cargo bench --bench segments` (options: `--segments 3,10,20,50,64`
+//! (at most 64, as in a configuration), `--reps N` (5), `--secs S` (5), `--rest S` (20),
+//! `--plan-runs N` (3)).
 
 #[path = "support/mod.rs"]
 mod support;
@@ -90,7 +91,7 @@ fn main() {
         eprintln!("SKIP segments: needs root (network namespaces, nftables)");
         return;
     }
-    let counts = args.list("segments", &[3, 50, 200]);
+    let counts = args.list("segments", &[3, 10, 20, 50, 64]);
     let reps: usize = args.num("reps", if args.quick { 2 } else { 5 });
     let secs: f64 = args.num("secs", if args.quick { 2.0 } else { 5.0 });
     let rest: f64 = args.num("rest", if args.quick { 6.0 } else { 20.0 });

@@ -19,12 +19,14 @@ use netlink_packet_route::rule::{RuleAction as NlRuleAction, RuleAttribute, Rule
 use rtnetlink::{Handle, IpVersion, LinkUnspec, LinkVlan, RouteMessageBuilder};
 
 use crate::config::IfName;
-use crate::plan::names::{ROUTE_TABLE_BASE, RULE_PRIORITY_MAIN_FIRST};
+use crate::plan::names::{ROUTE_TABLE_BASE, RULE_PRIORITY_MAIN_FIRST, RULE_PRIORITY_SEGMENTS};
 use crate::plan::{Family, LinkPlan, Route, RoutingRule, RuleAction};
 
 /// Rule priorities and table numbers in this range belong to cloison.
-const OURS: std::ops::Range<u32> = RULE_PRIORITY_MAIN_FIRST..RULE_PRIORITY_MAIN_FIRST + 100;
-const OUR_TABLES: std::ops::Range<u32> = ROUTE_TABLE_BASE..ROUTE_TABLE_BASE + 100;
+const OURS: std::ops::Range<u32> =
+    RULE_PRIORITY_MAIN_FIRST..RULE_PRIORITY_SEGMENTS + crate::config::MAX_SEGMENTS as u32;
+const OUR_TABLES: std::ops::Range<u32> =
+    ROUTE_TABLE_BASE..ROUTE_TABLE_BASE + crate::config::MAX_UPLINKS as u32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {

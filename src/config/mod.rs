@@ -24,6 +24,14 @@ pub use types::{
 /// Where the daemon and the CLI look when `-c` is not given.
 pub const DEFAULT_PATH: &str = "/etc/cloison/cloison.toml";
 
+/// The most segments a configuration may define: enough for any town hall, and the
+/// policy-routing rule priorities cloison owns are sized for it.
+pub const MAX_SEGMENTS: usize = 64;
+
+/// The most uplinks: each with a gateway gets a routing table of its own, in a range
+/// cloison owns.
+pub const MAX_UPLINKS: usize = 16;
+
 /// A configuration that passed validation.
 // A private field rather than #[non_exhaustive]: the latter would still let the rest of
 // the crate build a `Config` by hand.

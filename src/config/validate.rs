@@ -82,6 +82,17 @@ pub fn validate(raw: RawConfig, source: &str) -> Result<Config, Vec<Diagnostic>>
         .iter()
         .filter_map(|(n, u)| uplink(n, u, &mut p))
         .collect();
+    if let Some((name, u)) = raw.uplinks.iter().nth(super::MAX_UPLINKS) {
+        p.push(
+            u.span(),
+            format!("uplinks.{}", name.get_ref()),
+            format!(
+                "{} uplinks are defined; cloison handles at most {}",
+                raw.uplinks.len(),
+                super::MAX_UPLINKS
+            ),
+        );
+    }
     if raw.uplinks.len() > 1 {
         for (name, u) in &raw.uplinks {
             if u.get_ref().gateway.is_none() {
@@ -113,6 +124,18 @@ pub fn validate(raw: RawConfig, source: &str) -> Result<Config, Vec<Diagnostic>>
             0..0,
             "segments",
             "no segment is defined; add at least one `[segments.NAME]` table",
+        );
+    }
+
+    if let Some((name, seg)) = raw.segments.iter().nth(super::MAX_SEGMENTS) {
+        p.push(
+            seg.span(),
+            format!("segments.{}", name.get_ref()),
+            format!(
+                "{} segments are defined; cloison handles at most {} (its ruleset and the table it reads back every 2 s grow with the square of their number, see docs/performance.md); group hosts into fewer segments",
+                raw.segments.len(),
+                super::MAX_SEGMENTS
+            ),
         );
     }
 
