@@ -50,6 +50,55 @@ fn apply_twice_changes_nothing_the_second_time() {
     assert!(status.status.success(), "{}", text(&status));
 }
 
+/// The largest configuration cloison accepts, every segment routed to one of two
+/// uplinks: applied, then applied again without a change. (Beyond 90 segments the
+/// routing-rule priorities used to leave cloison's range and the second apply failed.)
+#[test]
+fn the_largest_configuration_applies_and_reapplies_unchanged() {
+    if !require_root("the_largest_configuration_applies_and_reapplies_unchanged") {
+        return;
+    }
+    let n = cloison::config::MAX_SEGMENTS;
+    let mut toml = String::from(
+        "[uplinks.isp]\ninterface = \"wan0\"\naddress = \"10.250.0.2/30\"\ngateway = \"10.250.0.1\"\n\n\
+         [uplinks.line]\ninterface = \"wan1\"\naddress = \"10.250.1.2/30\"\ngateway = \"10.250.1.1\"\n\n",
+    );
+    let mut names = vec!["wan0".to_owned(), "wan1".to_owned()];
+    for i in 0..n {
+        let uplink = if i % 2 == 0 { "isp" } else { "line" };
+        toml += &format!(
+            "[segments.s{i:02}]\ninterface = \"s{i:02}\"\naddress = \"10.{i}.0.1/24\"\nuplink = \"{uplink}\"\n\n"
+        );
+        names.push(format!("s{i:02}"));
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("large.toml");
+    std::fs::write(&path, toml).expect("write config");
+    let path = path.to_str().expect("utf-8 path");
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let ns = Netns::with_interfaces("large", &names);
+
+    let first = ns.cloison(&["apply", "-c", path], &[]);
+    assert!(first.status.success(), "{}", text(&first));
+    let first = String::from_utf8_lossy(&first.stdout).into_owned();
+    assert!(
+        first.contains(&format!("added routing rule priority {} ", 7310 + n - 1)),
+        "{first}"
+    );
+    let rules = ns.run(&["ip", "rule", "show"], "");
+    let ours = String::from_utf8_lossy(&rules.stdout)
+        .lines()
+        .filter(|l| l.contains("lookup 730"))
+        .count();
+    assert_eq!(ours, n, "one rule per segment:\n{}", text(&rules));
+
+    let again = ns.cloison(&["apply", "-c", path], &[]);
+    assert!(again.status.success(), "{}", text(&again));
+    let again = String::from_utf8_lossy(&again.stdout).into_owned();
+    assert!(again.contains("ruleset: unchanged"), "{again}");
+    assert!(again.contains("nothing changed"), "{again}");
+}
+
 #[test]
 fn other_tools_tables_are_never_touched() {
     if !require_root("other_tools_tables_are_never_touched") {

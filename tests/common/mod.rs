@@ -76,28 +76,25 @@ impl Netns {
     /// A namespace holding veth interfaces named like the router side of `config/lab.toml`
     /// (no traffic: the peers stay in the same namespace, down).
     pub fn with_lab_interfaces(tag: &str) -> Netns {
+        Netns::with_interfaces(
+            tag,
+            &["seg-mairie", "seg-kiosk", "seg-poste", "wan0", "wan1"],
+        )
+    }
+
+    /// A namespace with a veth pair `NAME` / `p-NAME` for each name (the peer stays down).
+    pub fn with_interfaces(tag: &str, names: &[&str]) -> Netns {
         let ns = Netns::new(tag);
-        for i in ["seg-mairie", "seg-kiosk", "seg-poste", "wan0", "wan1"] {
-            let out = ns.run(
-                &[
-                    "ip",
-                    "link",
-                    "add",
-                    i,
-                    "type",
-                    "veth",
-                    "peer",
-                    "name",
-                    &format!("p-{i}"),
-                ],
-                "",
-            );
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
+        let batch: String = names
+            .iter()
+            .map(|i| format!("link add {i} type veth peer name p-{i}\n"))
+            .collect();
+        let out = ns.run(&["ip", "-batch", "-"], &batch);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         ns
     }
 
