@@ -82,17 +82,7 @@ pub fn validate(raw: RawConfig, source: &str) -> Result<Config, Vec<Diagnostic>>
         .iter()
         .filter_map(|(n, u)| uplink(n, u, &mut p))
         .collect();
-    if let Some((name, u)) = raw.uplinks.iter().nth(super::MAX_UPLINKS) {
-        p.push(
-            u.span(),
-            format!("uplinks.{}", name.get_ref()),
-            format!(
-                "{} uplinks are defined; cloison handles at most {}",
-                raw.uplinks.len(),
-                super::MAX_UPLINKS
-            ),
-        );
-    }
+    check_count(&raw.uplinks, "uplinks", super::MAX_UPLINKS, "", &mut p);
     if raw.uplinks.len() > 1 {
         for (name, u) in &raw.uplinks {
             if u.get_ref().gateway.is_none() {
@@ -127,17 +117,13 @@ pub fn validate(raw: RawConfig, source: &str) -> Result<Config, Vec<Diagnostic>>
         );
     }
 
-    if let Some((name, seg)) = raw.segments.iter().nth(super::MAX_SEGMENTS) {
-        p.push(
-            seg.span(),
-            format!("segments.{}", name.get_ref()),
-            format!(
-                "{} segments are defined; cloison handles at most {} (its ruleset and the table it reads back every 2 s grow with the square of their number, see docs/performance.md); group hosts into fewer segments",
-                raw.segments.len(),
-                super::MAX_SEGMENTS
-            ),
-        );
-    }
+    check_count(
+        &raw.segments,
+        "segments",
+        super::MAX_SEGMENTS,
+        " (its ruleset and the table it reads back every 2 s grow with the square of their number, see docs/performance.md); group hosts into fewer segments",
+        &mut p,
+    );
 
     check_duplicate_vlans(&raw, &mut p);
     check_interfaces(&raw, trunk.as_ref(), &segments, &uplinks, &mut p);
@@ -440,6 +426,26 @@ fn segment(
         services,
         management: s.management.as_ref().is_some_and(|m| *m.get_ref()),
     })
+}
+
+/// At most `max` tables in `[what.NAME]`: the first one too many is pointed at.
+fn check_count<T>(
+    tables: &std::collections::BTreeMap<Spanned<String>, Spanned<T>>,
+    what: &str,
+    max: usize,
+    why: &str,
+    p: &mut Problems,
+) {
+    if let Some((name, t)) = tables.iter().nth(max) {
+        p.push(
+            t.span(),
+            format!("{what}.{}", name.get_ref()),
+            format!(
+                "{} {what} are defined; cloison handles at most {max}{why}",
+                tables.len()
+            ),
+        );
+    }
 }
 
 fn check_duplicate_vlans(raw: &RawConfig, p: &mut Problems) {
