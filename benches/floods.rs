@@ -17,12 +17,15 @@
 //! `CLOISON_PACKETS` equals the ground truth (the ruleset's counters for blocked
 //! traffic; the frames the capture received for layer 2), after a SIGTERM flushes.
 //!
-//! Then the daemon's CPU against the rate of a paced ARP flood (`sweep`).
+//! Then the daemon's CPU against the rate of a paced ARP flood (`sweep`), and whether
+//! an ARP flood from the kiosk slows the mairie's own traffic (`neighbours`: 64-byte UDP
+//! datagrams mairie-pc -> Internet through the router, with and without the kiosk's
+//! flood, `cloison run` watching both times).
 //!
 //! Run as root: `cargo bench --bench floods` (options: `--secs S` (65), `--reps N` (3),
-//! `--only blocked,arp-one,arp-many,double-tag,sweep`, `--sweep 5,20,50,100,150` (k frames
-//! a second), `--sweep-secs S` (15), `--dump DIR`: each run's journal entries, one JSON
-//! object a line after the time cloison wrote it).
+//! `--only blocked,arp-one,arp-many,double-tag,sweep,neighbours`, `--sweep 5,20,50,100,150`
+//! (k frames a second), `--sweep-secs S` (15), `--neighbours-secs S` (10), `--dump DIR`:
+//! each run's journal entries, one JSON object a line after the time cloison wrote it).
 
 #[path = "support/mod.rs"]
 mod support;
@@ -362,6 +365,70 @@ fn sweep_once(rig: &mut Rig, rate: f64, secs: f64) -> (f64, f64, u64) {
     ((c1 - c0) as f64 / r.secs, r.daemon_pct, d1 - d0)
 }
 
+/// One window of the mairie's own traffic (64-byte UDP, mairie-pc -> Internet, one
+/// sender), with or without the kiosk's ARP flood (`arp-one`, unpaced), with `cloison
+/// run` watching or with the ruleset alone (the daemon leaves it in place on SIGTERM).
+#[derive(Default)]
+struct Neighbours {
+    kpps: Vec<f64>,
+    cpu: Vec<f64>,
+    arp_k: Vec<f64>,
+    received_k: Vec<f64>,
+    dropped: u64,
+}
+
+fn neighbours_once(rig: &mut Rig, flood: bool, daemon: bool, secs: f64, into: &mut Neighbours) {
+    let router = rig.lab.ns(Node::Router).to_owned();
+    let kiosk = rig.lab.ns(Node::Kiosk).to_owned();
+    let pc = rig.lab.ns(Node::MairiePc).to_owned();
+    let inet = rig.lab.ns(Node::InetA).to_owned();
+    let inet_a = rig.lab.v4(Node::InetA).expect("inet-a address");
+    let pid = daemon.then(|| {
+        rig.start();
+        rig.wait_notify("READY=1", Duration::from_secs(30));
+        std::thread::sleep(Duration::from_secs(3));
+        rig.daemon.as_ref().expect("started").id()
+    });
+    let sink = udp_sink(&inet, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 5202));
+    let traffic = udp_flood(&pc, SocketAddrV4::new(inet_a, 5202), 18, Ports::One);
+    let arp = flood.then(|| frame_flood(&kiosk, HOST_IF, frames(Flood::ArpOne, rig), None));
+    std::thread::sleep(Duration::from_secs(1));
+    let l0 = link_stats(&router, "wan0");
+    let a0 = arp.as_ref().map_or(0, Running::count);
+    let c0 = if daemon { capture(rig) } else { (0, 0) };
+    let w = Window::start(pid);
+    std::thread::sleep(Duration::from_secs_f64(secs));
+    let l1 = link_stats(&router, "wan0");
+    let a1 = arp.as_ref().map_or(0, Running::count);
+    let r = w.end();
+    if let Some(a) = arp {
+        a.stop();
+    }
+    traffic.stop();
+    sink.stop();
+    let mut c1 = (0, 0);
+    if daemon {
+        // The capture thread publishes its socket's counters once a second.
+        std::thread::sleep(Duration::from_millis(1500));
+        c1 = capture(rig);
+        rig.signal(nix::sys::signal::Signal::SIGTERM);
+        rig.wait_exit(Duration::from_secs(30));
+    }
+    let kpps = (l1.tx_packets - l0.tx_packets) as f64 / r.secs / 1e3;
+    let arp_k = (a1 - a0) as f64 / r.secs / 1e3;
+    let received_k = (c1.0 - c0.0) as f64 / r.secs / 1e3;
+    let cpu = if daemon { r.daemon_pct } else { 0.0 };
+    println!(
+        "neighbours: kiosk flooding {flood}, daemon {daemon}: mairie-pc -> Internet {kpps:.1} kpps forwarded; daemon {cpu:.1}%; ARP {arp_k:.1} k/s sent, capture received {received_k:.1} k/s, dropped {}",
+        c1.1 - c0.1
+    );
+    into.kpps.push(kpps);
+    into.cpu.push(cpu);
+    into.arp_k.push(arp_k);
+    into.received_k.push(received_k);
+    into.dropped += c1.1 - c0.1;
+}
+
 fn main() {
     let Some(args) = Args::parse("floods") else {
         return;
@@ -377,12 +444,12 @@ fn main() {
         None => Flood::ALL
             .iter()
             .map(|f| f.name().to_owned())
-            .chain(["sweep".to_owned()])
+            .chain(["sweep".to_owned(), "neighbours".to_owned()])
             .collect(),
     };
     let only: Vec<Flood> = names
         .iter()
-        .filter(|n| *n != "sweep")
+        .filter(|n| *n != "sweep" && *n != "neighbours")
         .map(|n| {
             *Flood::ALL
                 .iter()
@@ -396,6 +463,8 @@ fn main() {
         Vec::new()
     };
     let sweep_secs: f64 = args.num("sweep-secs", if args.quick { 5.0 } else { 15.0 });
+    let neighbours = names.iter().any(|n| n == "neighbours");
+    let neighbours_secs: f64 = args.num("neighbours-secs", if args.quick { 5.0 } else { 10.0 });
     let dump: Option<std::path::PathBuf> = args.get("dump").map(Into::into);
     if let Some(d) = &dump {
         std::fs::create_dir_all(d).unwrap_or_else(|e| panic!("{}: {e}", d.display()));
@@ -516,6 +585,38 @@ fn main() {
         println!("|---|---|---|---|---|");
         for r in rows {
             println!("{r}");
+        }
+    }
+    if neighbours {
+        // Interleaved, so the machine's drift affects every state alike.
+        const STATES: [(bool, bool, &str); 3] = [
+            (false, true, "quiet, `cloison run` watching"),
+            (true, true, "flooding ARP, `cloison run` watching"),
+            (true, false, "flooding ARP, ruleset only (no daemon)"),
+        ];
+        let mut rows: Vec<Neighbours> = STATES.iter().map(|_| Neighbours::default()).collect();
+        for _ in 0..reps {
+            for ((flood, daemon, _), row) in STATES.iter().zip(&mut rows) {
+                neighbours_once(&mut rig, *flood, *daemon, neighbours_secs, row);
+            }
+        }
+        println!(
+            "\n## The mairie's traffic during the kiosk's ARP flood ({neighbours_secs} s each; median (min–max) of {reps})\n"
+        );
+        println!(
+            "| kiosk | mairie-pc -> Internet, 64-byte frames, kpps forwarded | daemon % of a core | kiosk's ARP frames k/s | capture received k/s | capture dropped |"
+        );
+        println!("|---|---|---|---|---|---|");
+        for ((_, daemon, label), r) in STATES.iter().zip(&rows) {
+            let na = |v: String| if *daemon { v } else { "-".to_owned() };
+            println!(
+                "| {label} | {} | {} | {} | {} | {} |",
+                spread(&r.kpps, 1),
+                na(spread(&r.cpu, 1)),
+                spread(&r.arp_k, 1),
+                na(spread(&r.received_k, 1)),
+                na(r.dropped.to_string())
+            );
         }
     }
     drop(rig);
