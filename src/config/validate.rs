@@ -121,7 +121,7 @@ pub fn validate(raw: RawConfig, source: &str) -> Result<Config, Vec<Diagnostic>>
         &raw.segments,
         "segments",
         super::MAX_SEGMENTS,
-        " (its ruleset and the table it reads back every 2 s grow with the square of their number, see docs/performance.md); group hosts into fewer segments",
+        " (its ruleset and the table it reads back every 2 s grow with the square of their number, see /usr/share/doc/cloison/performance.md); group hosts into fewer segments",
         &mut p,
     );
 
