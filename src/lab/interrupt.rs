@@ -8,13 +8,12 @@
 //! This replaces the lab's handler for the whole process; it must not be used by tests,
 //! which rely on the lab's.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Once;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::Duration;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 
 use super::registry::{self, EXIT_INTERRUPTED, RegistryError};
 
@@ -27,14 +26,7 @@ static PIPE: AtomicI32 = AtomicI32::new(-1);
 static INSTALL: Once = Once::new();
 
 extern "C" fn on_signal(signal: libc::c_int) {
-    // Async-signal-safe: one write(2), errno preserved.
-    // SAFETY: __errno_location returns this thread's errno slot; write has no other effect.
-    unsafe {
-        let errno = *libc::__errno_location();
-        let byte = signal as u8;
-        libc::write(PIPE.load(Ordering::Relaxed), (&byte as *const u8).cast(), 1);
-        *libc::__errno_location() = errno;
-    }
+    registry::write_signal(&PIPE, signal);
 }
 
 /// Installs the handler, once per process. The lab's own handler is installed first, so
@@ -42,31 +34,10 @@ extern "C" fn on_signal(signal: libc::c_int) {
 pub fn install() -> Result<(), RegistryError> {
     registry::install_signal_handler()?;
     let mut result = Ok(());
-    INSTALL.call_once(|| result = install_once());
+    INSTALL.call_once(|| {
+        result = registry::install_self_pipe(&PIPE, on_signal, "cloison-lab-interrupt", watch);
+    });
     result
-}
-
-fn install_once() -> Result<(), RegistryError> {
-    let err = |source| RegistryError::Signal { source };
-    let (read, write): (OwnedFd, OwnedFd) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(err)?;
-    std::thread::Builder::new()
-        .name("cloison-lab-interrupt".into())
-        .spawn(move || watch(read))
-        .map_err(|e| err(nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0))))?;
-    PIPE.store(write.as_raw_fd(), Ordering::Relaxed);
-    // The write end lives as long as the process.
-    std::mem::forget(write);
-    let action = SigAction::new(
-        SigHandler::Handler(on_signal),
-        SaFlags::SA_RESTART,
-        SigSet::empty(),
-    );
-    for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
-        // SAFETY: the handler only calls write(2).
-        unsafe { sigaction(signal, &action) }.map_err(err)?;
-    }
-    Ok(())
 }
 
 /// Whether a signal asked the demo to stop.
@@ -126,14 +97,7 @@ fn watch(read: OwnedFd) {
     // knows of (namespaces, and every process inside them, the daemon included; the
     // lab's files) and exit. journald dies with this process.
     read_byte(&read, Some(GRACE));
-    let live = registry::live();
-    for (id, names) in live.iter() {
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        match registry::remove_lab(id, &names) {
-            Ok(()) => eprintln!("cloison lab: removed lab {id}"),
-            Err(e) => eprintln!("cloison lab: {e}"),
-        }
-    }
+    registry::remove_live_labs("");
     remove_journald_logs();
     std::process::exit(EXIT_INTERRUPTED);
 }

@@ -238,42 +238,42 @@ static SIGNAL_PIPE: AtomicI32 = AtomicI32::new(-1);
 static INSTALL: Once = Once::new();
 
 extern "C" fn on_signal(signal: libc::c_int) {
-    // Async-signal-safe: one write(2), errno preserved.
+    write_signal(&SIGNAL_PIPE, signal);
+}
+
+/// The body of a signal handler that hands the signal to a thread: writes its number to
+/// the self-pipe `pipe`. Async-signal-safe: one write(2), errno preserved.
+pub(super) fn write_signal(pipe: &AtomicI32, signal: libc::c_int) {
     // SAFETY: __errno_location returns this thread's errno slot; write has no other effect.
     unsafe {
         let errno = *libc::__errno_location();
         let byte = signal as u8;
-        libc::write(
-            SIGNAL_PIPE.load(Ordering::Relaxed),
-            (&byte as *const u8).cast(),
-            1,
-        );
+        libc::write(pipe.load(Ordering::Relaxed), (&byte as *const u8).cast(), 1);
         *libc::__errno_location() = errno;
     }
 }
 
-/// Installs, once per process, the handler that removes this process's labs on SIGINT,
-/// SIGTERM or SIGHUP and exits with status 130. It replaces earlier handlers of those
-/// signals.
-pub fn install_signal_handler() -> Result<(), RegistryError> {
-    let mut result = Ok(());
-    INSTALL.call_once(|| result = install());
-    result
-}
-
-fn install() -> Result<(), RegistryError> {
+/// Routes SIGINT, SIGTERM and SIGHUP to `watch`, run on a thread named `thread` with the
+/// read end of a new self-pipe; `handler` (which calls `write_signal(pipe, ..)`) writes to
+/// its write end, stored in `pipe`. Replaces earlier handlers of those signals.
+pub(super) fn install_self_pipe(
+    pipe: &'static AtomicI32,
+    handler: extern "C" fn(libc::c_int),
+    thread: &str,
+    watch: fn(OwnedFd),
+) -> Result<(), RegistryError> {
     let err = |source| RegistryError::Signal { source };
     let (read, write): (OwnedFd, OwnedFd) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(err)?;
     std::thread::Builder::new()
-        .name("cloison-lab-signals".into())
+        .name(thread.into())
         .spawn(move || watch(read))
         .map_err(|e| err(nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0))))?;
-    SIGNAL_PIPE.store(write.as_raw_fd(), Ordering::Relaxed);
+    pipe.store(write.as_raw_fd(), Ordering::Relaxed);
     // The write end lives as long as the process.
     std::mem::forget(write);
     let action = SigAction::new(
-        SigHandler::Handler(on_signal),
+        SigHandler::Handler(handler),
         SaFlags::SA_RESTART,
         SigSet::empty(),
     );
@@ -282,6 +282,33 @@ fn install() -> Result<(), RegistryError> {
         unsafe { sigaction(signal, &action) }.map_err(err)?;
     }
     Ok(())
+}
+
+/// Removes every lab of this process on the spot (namespaces, every process in them, the
+/// lab's files), saying so on stderr after `note`. The registry stays locked until the
+/// process exits, which callers do next: a lab dropped meanwhile waits.
+pub(super) fn remove_live_labs(note: &str) {
+    let live = live();
+    for (id, names) in live.iter() {
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        match remove_lab(id, &names) {
+            Ok(()) => eprintln!("cloison lab: {note}removed lab {id}"),
+            Err(e) => eprintln!("cloison lab: {note}{e}"),
+        }
+    }
+    // Never unlocked: the process is about to exit.
+    std::mem::forget(live);
+}
+
+/// Installs, once per process, the handler that removes this process's labs on SIGINT,
+/// SIGTERM or SIGHUP and exits with status 130. It replaces earlier handlers of those
+/// signals.
+pub fn install_signal_handler() -> Result<(), RegistryError> {
+    let mut result = Ok(());
+    INSTALL.call_once(|| {
+        result = install_self_pipe(&SIGNAL_PIPE, on_signal, "cloison-lab-signals", watch);
+    });
+    result
 }
 
 fn watch(read: OwnedFd) {
@@ -293,15 +320,7 @@ fn watch(read: OwnedFd) {
             _ => return,
         }
     }
-    // Held until exit: a lab dropped meanwhile waits here, then the process ends.
-    let live = live();
-    for (id, names) in live.iter() {
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        match remove_lab(id, &names) {
-            Ok(()) => eprintln!("cloison lab: interrupted; removed lab {id}"),
-            Err(e) => eprintln!("cloison lab: interrupted; {e}"),
-        }
-    }
+    remove_live_labs("interrupted; ");
     std::process::exit(EXIT_INTERRUPTED);
 }
 
