@@ -20,7 +20,6 @@
 mod support;
 
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -29,7 +28,6 @@ use cloison::alert::{FoldSettings, Folder, Names};
 use cloison::capture::{CaptureSocket, interfaces, wait};
 use cloison::inspect::{Link, Topology, capture_filter, classify, filter};
 use cloison::lab::Node;
-use cloison::lab::rig::Rig;
 use support::*;
 
 const WARMUP: Duration = Duration::from_secs(1);
@@ -185,29 +183,16 @@ struct TapResults {
 }
 
 fn main() {
-    let Some(args) = Args::parse("capture_paths") else {
+    let Some(args) = Args::parse_as_root("capture_paths", "network namespaces, nftables") else {
         return;
     };
-    if !is_root() {
-        eprintln!("SKIP capture_paths: needs root (network namespaces, nftables)");
-        return;
-    }
     let reps: usize = args.num("reps", if args.quick { 2 } else { 5 });
     let secs: f64 = args.num("secs", if args.quick { 2.0 } else { 5.0 });
     println!("{}", describe_machine());
     println!("capture paths: {reps} repetitions of {secs} s");
 
-    let config = cloison::config::load(Path::new("config/lab.toml"))
-        .unwrap_or_else(|e| panic!("{e}"))
-        .config;
-    let rig = Rig::new(&config, Path::new("config/lab.toml"), cloison_bin())
-        .unwrap_or_else(|e| panic!("rig: {e:#?}"));
-    let out = rig.cloison(&["apply"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (config, rig) = lab_rig();
+    apply(&rig);
     let router = rig.lab.ns(Node::Router).to_owned();
     let pc = rig.lab.ns(Node::MairiePc).to_owned();
     let inet = rig.lab.ns(Node::InetA).to_owned();

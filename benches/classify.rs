@@ -3,31 +3,13 @@
 //! `cargo bench --bench classify` (needs `[[bench]] name = "classify"`, `harness = false`
 //! in Cargo.toml).
 
-use std::alloc::{GlobalAlloc, Layout, System};
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
+
 use std::hint::black_box;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use cloison::inspect::{CaptureContext, Topology, classify, fixtures::*};
-
-/// Counts allocations, to show the measured loops make none.
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 const ITERATIONS: u32 = 5_000_000;
 
@@ -42,13 +24,13 @@ fn measure(frames: &[Sample<'_>]) -> (f64, usize) {
     for (frame, ctx) in frames.iter().cycle().take(100_000) {
         found += usize::from(classify(black_box(frame), black_box(ctx)).is_some());
     }
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = counting_alloc::allocations();
     let start = Instant::now();
     for (frame, ctx) in frames.iter().cycle().take(ITERATIONS as usize) {
         found += usize::from(black_box(classify(black_box(frame), black_box(ctx))).is_some());
     }
     let elapsed = start.elapsed();
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let allocations = counting_alloc::allocations() - before;
     assert_eq!(allocations, 0, "classify allocated");
     (elapsed.as_nanos() as f64 / f64::from(ITERATIONS), found)
 }

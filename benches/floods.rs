@@ -430,13 +430,9 @@ fn neighbours_once(rig: &mut Rig, flood: bool, daemon: bool, secs: f64, into: &m
 }
 
 fn main() {
-    let Some(args) = Args::parse("floods") else {
+    let Some(args) = Args::parse_as_root("floods", "network namespaces, nftables, journald") else {
         return;
     };
-    if !is_root() {
-        eprintln!("SKIP floods: needs root (network namespaces, nftables, journald)");
-        return;
-    }
     let secs: f64 = args.num("secs", if args.quick { 10.0 } else { 65.0 });
     let reps: usize = args.num("reps", if args.quick { 1 } else { 3 });
     let names: Vec<String> = match args.get("only") {
@@ -472,13 +468,9 @@ fn main() {
     println!("{}", describe_machine());
     println!("floods: {reps} repetitions of {secs} s each");
 
-    let config = cloison::config::load(Path::new("config/lab.toml"))
-        .unwrap_or_else(|e| panic!("{e}"))
-        .config;
+    let (config, mut rig) = lab_rig();
     let segments: Vec<String> = config.segments.iter().map(|s| s.name.to_string()).collect();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-    let mut rig = Rig::new(&config, Path::new("config/lab.toml"), cloison_bin())
-        .unwrap_or_else(|e| panic!("rig: {e:#?}"));
 
     let mut runs: Vec<(Flood, Vec<Run>)> = only.iter().map(|f| (*f, Vec::new())).collect();
     for rep in 0..reps {

@@ -22,7 +22,6 @@
 mod support;
 
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::path::Path;
 use std::time::Duration;
 
 use cloison::lab::Node;
@@ -86,12 +85,7 @@ fn set_mode(rig: &mut Rig, mode: Mode) {
         }
         Mode::Ruleset | Mode::Daemon => {
             nft(rig, &["delete", "table", "ip", "benchnat"]);
-            let out = rig.cloison(&["apply"]);
-            assert!(
-                out.status.success(),
-                "cloison apply: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            apply(rig);
             if mode == Mode::Daemon {
                 rig.start();
                 rig.wait_notify("READY=1", Duration::from_secs(30));
@@ -110,13 +104,9 @@ fn daemon_pid(rig: &Rig) -> Option<u32> {
 }
 
 fn main() {
-    let Some(args) = Args::parse("forwarding") else {
+    let Some(args) = Args::parse_as_root("forwarding", "network namespaces, nftables") else {
         return;
     };
-    if !is_root() {
-        eprintln!("SKIP forwarding: needs root (network namespaces, nftables)");
-        return;
-    }
     let reps: usize = args.num("reps", if args.quick { 2 } else { 5 });
     let secs: f64 = args.num("secs", if args.quick { 2.0 } else { 5.0 });
     let rest: f64 = args.num("rest", if args.quick { 4.0 } else { 10.0 });
@@ -126,17 +116,8 @@ fn main() {
         "forwarding: {reps} repetitions, {secs} s windows (after {WARMUP:?} warm-up), {rest} s at rest"
     );
 
-    let config = cloison::config::load(Path::new("config/lab.toml"))
-        .unwrap_or_else(|e| panic!("{e}"))
-        .config;
-    let mut rig = Rig::new(&config, Path::new("config/lab.toml"), cloison_bin())
-        .unwrap_or_else(|e| panic!("rig: {e:#?}"));
-    let out = rig.cloison(&["apply"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (_, mut rig) = lab_rig();
+    apply(&rig);
     let router = rig.lab.ns(Node::Router).to_owned();
     let pc = rig.lab.ns(Node::MairiePc).to_owned();
     let inet = rig.lab.ns(Node::InetA).to_owned();

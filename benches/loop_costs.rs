@@ -1,18 +1,20 @@
 //! Pure costs of the daemon's loop, without the kernel: what one observation costs the
 //! folder (repeated flows, new flows, the flow table full), what decoding one NFLOG
 //! sample costs, and what each 2-second poll costs in userspace besides running `nft`
-//! (reading the counters into the folder, the drift check's canonical form of the listing and
-//! comparison), by number of segments. Counts allocations too. Needs no root.
+//! (reading the counters into the folder, the drift check's canonical form of the listing
+//! and comparison), by number of segments. Counts allocations too. Needs no root.
 //!
-//! Run: `cargo bench --bench loop_costs` (options: `--segments 3,10,20,50,64` (at most 64, as in a configuration), `--quick`).
+//! Run: `cargo bench --bench loop_costs` (options: `--segments 3,10,20,50,64` (at most 64,
+//! as in a configuration), `--quick`).
 //! `classify` has its own bench (`cargo bench --bench classify`).
+
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
 #[path = "support/mod.rs"]
 mod support;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use cloison::alert::event::{EventKind, FlowKey};
@@ -21,25 +23,6 @@ use cloison::config::Config;
 use cloison::inspect::{classify, fixtures::*};
 use cloison::nflog::{Sample, decode};
 use support::*;
-
-/// Counts allocations, to show which paths allocate per event.
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 /// ns per call and allocations per call of `f(i)` over `iters` calls, median of `rounds`
 /// rounds (each on fresh state from `setup`), plus the spread.
@@ -53,13 +36,13 @@ fn measure<S>(
     let mut allocs = 0.0;
     for _ in 0..rounds {
         let mut state = setup();
-        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        let before = counting_alloc::allocations();
         let start = Instant::now();
         for i in 0..iters {
             f(&mut state, i);
         }
         let elapsed = start.elapsed();
-        allocs = (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / iters as f64;
+        allocs = (counting_alloc::allocations() - before) as f64 / iters as f64;
         ns.push(elapsed.as_nanos() as f64 / iters as f64);
         drop(state);
     }

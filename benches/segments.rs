@@ -84,13 +84,9 @@ fn ruleset_size(text: &[u8], json: &[u8]) -> Size {
 }
 
 fn main() {
-    let Some(args) = Args::parse("segments") else {
+    let Some(args) = Args::parse_as_root("segments", "network namespaces, nftables") else {
         return;
     };
-    if !is_root() {
-        eprintln!("SKIP segments: needs root (network namespaces, nftables)");
-        return;
-    }
     let counts = args.list("segments", &[3, 10, 20, 50, 64]);
     let reps: usize = args.num("reps", if args.quick { 2 } else { 5 });
     let secs: f64 = args.num("secs", if args.quick { 2.0 } else { 5.0 });

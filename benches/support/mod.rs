@@ -66,6 +66,17 @@ impl Args {
         Some(Args { pairs, quick })
     }
 
+    /// `parse` for a bench that builds labs: also `None`, after a SKIP line saying what
+    /// it `needs`, when not run as root.
+    pub fn parse_as_root(name: &str, needs: &str) -> Option<Args> {
+        let args = Args::parse(name)?;
+        if !is_root() {
+            eprintln!("SKIP {name}: needs root ({needs})");
+            return None;
+        }
+        Some(args)
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.pairs
             .iter()
@@ -308,18 +319,8 @@ impl Window {
 // Counters in the lab
 
 fn ip_json(ns: &str, args: &[&str]) -> serde_json::Value {
-    let out = Command::new("ip")
-        .args(["-n", ns, "-j"])
-        .args(args)
-        .output()
-        .expect("run ip");
-    assert!(
-        out.status.success(),
-        "ip -n {ns} -j {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("ip -j prints JSON")
+    let out = sh(ns, &[&["ip", "-j"], args].concat());
+    serde_json::from_str(&out).expect("ip -j prints JSON")
 }
 
 /// (rx packets, tx packets, rx bytes, tx bytes) of `ifname` in namespace `ns`.
@@ -589,6 +590,39 @@ pub fn udp_flood(from_ns: &str, to: SocketAddrV4, payload: usize, ports: Ports) 
     r
 }
 
+/// One `mmsghdr` per iovec (no address), for `sendmmsg`/`recvmmsg`; the iovecs must
+/// outlive the call that uses them.
+fn mmsghdrs(iovs: &mut [libc::iovec]) -> Vec<libc::mmsghdr> {
+    iovs.iter_mut()
+        .map(|iov| {
+            // SAFETY: mmsghdr is plain data; zeroed is valid, the iovec set below.
+            let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
+            m.msg_hdr.msg_iov = iov;
+            m.msg_hdr.msg_iovlen = 1;
+            m
+        })
+        .collect()
+}
+
+/// setsockopt with an int value; best effort (a bench runs on without it).
+fn set_int_option(
+    fd: std::os::fd::RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) {
+    // SAFETY: valid fd, option and value size.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as u32,
+        );
+    }
+}
+
 fn sockaddr(a: SocketAddrV4) -> libc::sockaddr_in {
     // SAFETY: sockaddr_in is plain data.
     let mut s: libc::sockaddr_in = unsafe { std::mem::zeroed() };
@@ -608,17 +642,12 @@ pub fn udp_sink(ns: &str, addr: SocketAddrV4) -> Running {
         socket
             .set_read_timeout(Some(Duration::from_millis(100)))
             .expect("timeout");
-        let size: libc::c_int = 8 << 20;
-        // SAFETY: valid fd, option and value size.
-        unsafe {
-            libc::setsockopt(
-                socket.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVBUFFORCE,
-                (&size as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as u32,
-            );
-        }
+        set_int_option(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            8 << 20,
+        );
         ready_tx.send(()).expect("ready");
         const BATCH: usize = 64;
         let mut bufs = vec![[0u8; 2048]; BATCH];
@@ -630,16 +659,7 @@ pub fn udp_sink(ns: &str, addr: SocketAddrV4) -> Running {
                     iov_len: b.len(),
                 })
                 .collect();
-            // SAFETY: as in udp_flood.
-            let mut msgs: Vec<libc::mmsghdr> = iovs
-                .iter_mut()
-                .map(|iov| {
-                    let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
-                    m.msg_hdr.msg_iov = iov;
-                    m.msg_hdr.msg_iovlen = 1;
-                    m
-                })
-                .collect();
+            let mut msgs = mmsghdrs(&mut iovs);
             // SAFETY: msgs is a valid array of BATCH mmsghdr over live buffers.
             let n = unsafe {
                 libc::recvmmsg(
@@ -680,18 +700,8 @@ pub fn frame_flood(ns: &str, ifname: &str, frames: Vec<Vec<u8>>, rate: Option<f6
         );
         // SAFETY: raw is a fresh descriptor.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let one: libc::c_int = 1;
         // PACKET_QDISC_BYPASS (linux/if_packet.h): straight to the driver.
-        // SAFETY: valid fd, option and value size.
-        unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_PACKET,
-                20,
-                (&one as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as u32,
-            );
-        }
+        set_int_option(fd.as_raw_fd(), libc::SOL_PACKET, 20, 1);
         // SAFETY: sockaddr_ll is plain data.
         let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         addr.sll_family = libc::AF_PACKET as u16;
@@ -730,16 +740,7 @@ pub fn frame_flood(ns: &str, ifname: &str, frames: Vec<Vec<u8>>, rate: Option<f6
                     }
                 })
                 .collect();
-            // SAFETY: as in udp_flood.
-            let mut msgs: Vec<libc::mmsghdr> = iovs
-                .iter_mut()
-                .map(|iov| {
-                    let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
-                    m.msg_hdr.msg_iov = iov;
-                    m.msg_hdr.msg_iovlen = 1;
-                    m
-                })
-                .collect();
+            let mut msgs = mmsghdrs(&mut iovs);
             // SAFETY: msgs is a valid array of `batch` mmsghdr over live frames.
             let n = unsafe { libc::sendmmsg(fd.as_raw_fd(), msgs.as_mut_ptr(), batch as u32, 0) };
             if n > 0 {
@@ -756,6 +757,28 @@ pub fn frame_flood(ns: &str, ifname: &str, frames: Vec<Vec<u8>>, rate: Option<f6
 
 // ---------------------------------------------------------------------------------------
 // Configurations
+
+/// The lab of config/lab.toml with its rig (journald, `cloison` as systemd would run
+/// it); nothing applied yet.
+pub fn lab_rig() -> (cloison::config::Config, cloison::lab::rig::Rig) {
+    let path = Path::new("config/lab.toml");
+    let config = cloison::config::load(path)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .config;
+    let rig = cloison::lab::rig::Rig::new(&config, path, cloison_bin())
+        .unwrap_or_else(|e| panic!("rig: {e:#?}"));
+    (config, rig)
+}
+
+/// `cloison apply` in the rig's router; panics with its stderr when it fails.
+pub fn apply(rig: &cloison::lab::rig::Rig) {
+    let out = rig.cloison(&["apply"]);
+    assert!(
+        out.status.success(),
+        "cloison apply: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
 
 pub fn lab_config_text() -> String {
     std::fs::read_to_string("config/lab.toml").expect("run from the repository (config/lab.toml)")
