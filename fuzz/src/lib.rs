@@ -3,8 +3,9 @@
 
 use std::sync::OnceLock;
 
-use cloison::inspect::filter::{Metadata, run};
-use cloison::inspect::{BpfInsn, CaptureContext, Topology, capture_filter, classify, fixtures};
+use cloison_core::inspect::filter::{Metadata, run};
+use cloison_core::inspect::{BpfInsn, CaptureContext, Topology, capture_filter, classify};
+use cloison_core::testkit as fixtures;
 
 /// Bytes before the frame: capture point, metadata flags, TCI (2), TPID (2).
 pub const HEADER_LEN: usize = 6;

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use cloison::inspect::fixtures;
 use cloison_fuzz::Setup;
+use cloison_lab::frames as fixtures;
 
 fn main() -> std::io::Result<()> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/classify");

@@ -47,12 +47,12 @@ in_ns() { # ns command...: run in a network namespace of the topology, or in the
 }
 
 probe() { # ns tcp|udp|ping target: open <peer> | refused | unreachable | timeout
-  in_ns "$1" cloison lab probe "$2" "$3" --timeout-ms "${PROBE_MS:-2000}" 2>&1 | tail -n1
+  in_ns "$1" "$P/cloison-lab" probe "$2" "$3" --timeout-ms "${PROBE_MS:-2000}" 2>&1 | tail -n1
 }
 
-serve() { # ns tcp-ports udp-ports: start `cloison lab serve` and wait for `ready`
+serve() { # ns tcp-ports udp-ports: start `cloison-lab serve` (from the payload) and wait for `ready`
   local n=$1 tcp=$2 udp=$3 out=/run/cloison-vmtest/serve-$1.out i
-  in_ns "$n" cloison lab serve ${tcp:+--tcp "$tcp"} ${udp:+--udp "$udp"} > "$out" 2>&1 &
+  in_ns "$n" "$P/cloison-lab" serve ${tcp:+--tcp "$tcp"} ${udp:+--udp "$udp"} > "$out" 2>&1 &
   for i in $(seq 100); do
     grep -q '^ready' "$out" 2>/dev/null && return 0
     sleep 0.1

@@ -1,0 +1,237 @@
+//! The vocabulary shared by the inspection loop and the alert writer: what kind of event
+//! happened and which flow it belongs to. Headers only: nothing here can hold payload.
+
+use std::fmt;
+use std::net::IpAddr;
+
+/// What an alert is about (`CLOISON_EVENT`). Each kind has a fixed `MESSAGE_ID`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EventKind {
+    /// A packet from one segment toward another, or toward a private address that belongs
+    /// to no segment; dropped by the ruleset.
+    CrossSegment,
+    /// A packet toward the router itself on a port the segment may not use; dropped.
+    RouterAccess,
+    /// A packet entering a segment with a source address outside the segment; dropped.
+    SpoofedSource,
+    /// Traffic that got across without going through the rules (shared wire, leaking
+    /// switch, added bridge).
+    IsolationBreach,
+    /// An ARP reply or gratuitous ARP claiming the router's or another segment's address.
+    ArpSpoof,
+    /// A DHCP offer or ack from a host instead of the router.
+    RogueDhcp,
+    /// An IPv6 router advertisement from a host.
+    RogueRa,
+    /// An unconfigured VLAN ID on the trunk, stacked tags, or a tag on an untagged port.
+    VlanHopping,
+    /// The live table differs from the plan.
+    RulesetDrift,
+    /// A configuration was refused (the previous one stays in force).
+    ConfigRejected,
+    /// A configuration was applied.
+    ConfigApplied,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 11] = [
+        EventKind::CrossSegment,
+        EventKind::RouterAccess,
+        EventKind::SpoofedSource,
+        EventKind::IsolationBreach,
+        EventKind::ArpSpoof,
+        EventKind::RogueDhcp,
+        EventKind::RogueRa,
+        EventKind::VlanHopping,
+        EventKind::RulesetDrift,
+        EventKind::ConfigRejected,
+        EventKind::ConfigApplied,
+    ];
+
+    /// The `CLOISON_EVENT` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::CrossSegment => "cross_segment",
+            EventKind::RouterAccess => "router_access",
+            EventKind::SpoofedSource => "spoofed_source",
+            EventKind::IsolationBreach => "isolation_breach",
+            EventKind::ArpSpoof => "arp_spoof",
+            EventKind::RogueDhcp => "rogue_dhcp",
+            EventKind::RogueRa => "rogue_ra",
+            EventKind::VlanHopping => "vlan_hopping",
+            EventKind::RulesetDrift => "ruleset_drift",
+            EventKind::ConfigRejected => "config_rejected",
+            EventKind::ConfigApplied => "config_applied",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EventKind> {
+        Self::ALL.into_iter().find(|k| k.name() == s)
+    }
+
+    /// The journald `MESSAGE_ID`. Generated once at random for cloison and never changed:
+    /// users filter on them (`journalctl MESSAGE_ID=...`) and the catalog is keyed by them.
+    pub fn message_id(self) -> &'static str {
+        match self {
+            EventKind::CrossSegment => "19fbdf17c11e42b1a5f69fbb2e09ed07",
+            EventKind::RouterAccess => "e16ed5be5bf04f159bd6e80700b4c449",
+            EventKind::SpoofedSource => "cafdaf6f8b364142b84a0f34c2a7160a",
+            EventKind::IsolationBreach => "26140ea8d3f14537bbfd6092ce6f4015",
+            EventKind::ArpSpoof => "e09bd93800184f55b103e184bbbf4f8d",
+            EventKind::RogueDhcp => "7c40cdd991554ec7b6d2fab3572e76c0",
+            EventKind::RogueRa => "e80d7b9e0e5247379115a583443a4c90",
+            EventKind::VlanHopping => "cac32e5fcb8e49b0b038ab0005618a43",
+            EventKind::RulesetDrift => "bc6474c2f84d471f8ba59d26c1cff69b",
+            EventKind::ConfigRejected => "e0bcd25b745845759562dc126ba428d3",
+            EventKind::ConfigApplied => "fd4337a984b74f36b5d2d20b2a1c0b9a",
+        }
+    }
+
+    /// syslog priority: crit 2, err 3, warning 4, notice 5.
+    pub fn priority(self) -> u8 {
+        match self {
+            EventKind::IsolationBreach | EventKind::RulesetDrift => 2,
+            EventKind::SpoofedSource
+            | EventKind::ArpSpoof
+            | EventKind::RogueDhcp
+            | EventKind::RogueRa
+            | EventKind::VlanHopping
+            | EventKind::ConfigRejected => 3,
+            EventKind::CrossSegment | EventKind::RouterAccess => 4,
+            EventKind::ConfigApplied => 5,
+        }
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Index of a segment in `Config::segments` (sorted by name, so stable for a config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SegmentId(pub u8);
+
+impl SegmentId {
+    /// The id of the segment at `index` in `Config::segments`. Validation allows at
+    /// most `config::MAX_SEGMENTS` (64) segments and `Topology` refuses more than 256, so
+    /// an index past a byte is a bug, not an input.
+    pub fn at(index: usize) -> SegmentId {
+        SegmentId(u8::try_from(index).expect("segment indexes fit a byte"))
+    }
+
+    /// The index in `Config::segments`.
+    pub fn index(self) -> usize {
+        usize::from(self.0)
+    }
+}
+
+/// Where a blocked packet was going.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Destination {
+    Segment(SegmentId),
+    /// The router's own addresses.
+    Router,
+    /// A private address that belongs to no segment (RFC 1918, ULA, link-local...).
+    Private,
+    /// A public address, from a segment without (that) uplink.
+    Internet,
+}
+
+/// Layer-4 protocol as seen in a header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum L4 {
+    Tcp,
+    Udp,
+    Icmp,
+    Icmpv6,
+    Other(u8),
+}
+
+impl L4 {
+    pub fn from_ip_proto(p: u8) -> L4 {
+        match p {
+            6 => L4::Tcp,
+            17 => L4::Udp,
+            1 => L4::Icmp,
+            58 => L4::Icmpv6,
+            n => L4::Other(n),
+        }
+    }
+
+    pub fn name(self) -> String {
+        match self {
+            L4::Tcp => "tcp".into(),
+            L4::Udp => "udp".into(),
+            L4::Icmp => "icmp".into(),
+            L4::Icmpv6 => "icmpv6".into(),
+            L4::Other(n) => format!("ip-proto-{n}"),
+        }
+    }
+}
+
+/// The identity of a flow for folding repeats: two packets with the same key are the
+/// same thing happening again. `Copy` and allocation-free so the hot path can build one
+/// per suspect packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FlowKey {
+    pub kind: EventKind,
+    pub src_segment: Option<SegmentId>,
+    pub dst: Option<Destination>,
+    pub src_ip: Option<IpAddr>,
+    pub dst_ip: Option<IpAddr>,
+    pub proto: Option<L4>,
+    pub dst_port: Option<u16>,
+    pub src_mac: Option<[u8; 6]>,
+    pub vlan: Option<u16>,
+    /// The inner tag of a double-tagged frame (the VLAN the attacker aims at).
+    pub inner_vlan: Option<u16>,
+    /// Kernel interface index the packet was seen on.
+    pub ifindex: Option<u32>,
+}
+
+impl FlowKey {
+    pub fn new(kind: EventKind) -> FlowKey {
+        FlowKey {
+            kind,
+            src_segment: None,
+            dst: None,
+            src_ip: None,
+            dst_ip: None,
+            proto: None,
+            dst_port: None,
+            src_mac: None,
+            vlan: None,
+            inner_vlan: None,
+            ifindex: None,
+        }
+    }
+}
+
+pub fn format_mac(m: &[u8; 6]) -> String {
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_ids_are_distinct_128_bit_hex() {
+        let mut seen = std::collections::BTreeSet::new();
+        for k in EventKind::ALL {
+            let id = k.message_id();
+            assert_eq!(id.len(), 32);
+            assert!(
+                id.chars()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+            );
+            assert!(seen.insert(id), "{k} shares its MESSAGE_ID");
+            assert_eq!(EventKind::parse(k.name()), Some(k));
+        }
+    }
+}

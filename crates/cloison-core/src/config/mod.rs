@@ -1,0 +1,305 @@
+//! The configuration: TOML text in, a validated `Config` out, or every problem of the file
+//! with its location. After `parse`, no code re-checks the configuration, and nothing
+//! outside this module can build a `Config` that skipped validation.
+
+mod diagnostic;
+mod keys;
+mod raw;
+mod types;
+mod validate;
+
+use std::collections::BTreeSet;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::hash::Hash;
+use toml::de::DeTable;
+
+pub use diagnostic::{Diagnostic, Diagnostics, did_you_mean, line_col};
+pub use types::{
+    IfAddr4, IfAddr6, IfName, Name, Proto, RESERVED_NAMES, Service, VlanId, is_link_local6,
+};
+
+/// Where the daemon and the CLI look when `-c` is not given.
+pub const DEFAULT_PATH: &str = "/etc/cloison/cloison.toml";
+
+/// The most segments a configuration may define: enough for any town hall, and the
+/// policy-routing rule priorities cloison owns are sized for it.
+pub const MAX_SEGMENTS: usize = 64;
+
+/// The most uplinks: each with a gateway gets a routing table of its own, in a range
+/// cloison owns.
+pub const MAX_UPLINKS: usize = 16;
+
+/// A configuration that passed validation.
+// A private field rather than #[non_exhaustive]: the latter would still let the rest of
+// the crate build a `Config` by hand.
+#[allow(clippy::manual_non_exhaustive)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub router: Router,
+    pub trunk: Option<IfName>,
+    /// Sorted by name.
+    pub uplinks: Vec<Uplink>,
+    /// Sorted by name.
+    pub segments: Vec<Segment>,
+    /// In file order.
+    pub allows: Vec<Allow>,
+    pub forbids: Vec<Forbid>,
+    pub alerts: AlertSettings,
+    pub daemon: DaemonSettings,
+    /// Private: a `Config` only comes out of validation.
+    _validated: (),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Router {
+    /// `None` means "use the hostname" (resolved at the edges, never here).
+    pub name: Option<String>,
+    pub ssh_port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attachment {
+    /// A VLAN on the trunk; cloison creates the sub-interface.
+    Vlan { trunk: IfName, id: VlanId },
+    /// A dedicated, untagged port.
+    Port,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    pub name: Name,
+    /// The interface the segment lives on: the dedicated port, or `trunk.vlan`.
+    pub interface: IfName,
+    pub attachment: Attachment,
+    pub address: IfAddr4,
+    pub address6: Option<IfAddr6>,
+    pub uplink: Option<Name>,
+    pub services: BTreeSet<Service>,
+    pub management: bool,
+}
+
+impl Segment {
+    pub fn vlan(&self) -> Option<VlanId> {
+        match &self.attachment {
+            Attachment::Vlan { id, .. } => Some(*id),
+            Attachment::Port => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uplink {
+    pub name: Name,
+    pub interface: IfName,
+    pub gateway: Option<Ipv4Addr>,
+    pub address: Option<IfAddr4>,
+    pub gateway6: Option<Ipv6Addr>,
+    pub address6: Option<IfAddr6>,
+    pub masquerade: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allow {
+    pub from: Name,
+    pub to: Name,
+    pub proto: Proto,
+    /// Empty for ICMP (which allows echo requests).
+    pub ports: BTreeSet<u16>,
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forbid {
+    pub from: Vec<Name>,
+    pub to: Vec<Name>,
+    /// `None`: every protocol.
+    pub proto: Option<Proto>,
+    /// Empty: every port.
+    pub ports: BTreeSet<u16>,
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertSettings {
+    pub summary_every: Duration,
+    pub max_per_minute: u32,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        AlertSettings {
+            summary_every: Duration::from_secs(60),
+            max_per_minute: 120,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonSettings {
+    /// Re-apply the ruleset when someone else changed it (otherwise only alert).
+    pub repair: bool,
+}
+
+impl Default for DaemonSettings {
+    fn default() -> Self {
+        DaemonSettings { repair: true }
+    }
+}
+
+impl Config {
+    pub fn segment(&self, name: &str) -> Option<&Segment> {
+        self.segments.iter().find(|s| s.name.as_str() == name)
+    }
+
+    pub fn uplink(&self, name: &str) -> Option<&Uplink> {
+        self.uplinks.iter().find(|u| u.name.as_str() == name)
+    }
+
+    /// One line for logs and `cloison check`.
+    pub fn summary(&self) -> String {
+        let segs: Vec<String> = self
+            .segments
+            .iter()
+            .map(|s| match s.vlan() {
+                Some(v) => format!("{} (vlan {v})", s.name),
+                None => format!("{} ({})", s.name, s.interface),
+            })
+            .collect();
+        let ups: Vec<&str> = self.uplinks.iter().map(|u| u.name.as_str()).collect();
+        format!(
+            "{} segment{}: {}; {} uplink{}: {}; {} allow{}, {} forbid{}",
+            self.segments.len(),
+            plural(self.segments.len()),
+            segs.join(", "),
+            ups.len(),
+            plural(ups.len()),
+            if ups.is_empty() {
+                "none".into()
+            } else {
+                ups.join(", ")
+            },
+            self.allows.len(),
+            plural(self.allows.len()),
+            self.forbids.len(),
+            plural(self.forbids.len()),
+        )
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// A configuration read from a file, with what is needed to account for it (reading the
+/// file is the edge's job: `cloison::config_file::load`).
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    pub path: PathBuf,
+    /// The file's bytes, kept so a good configuration can be saved as last known good.
+    pub source: String,
+    /// SHA-256 of the file.
+    pub hash: Hash,
+}
+
+impl Loaded {
+    /// Validates the text of the file at `path`.
+    pub fn parse(path: &Path, source: String) -> Result<Loaded, Diagnostics> {
+        let config = parse(&source, &path.display().to_string())?;
+        Ok(Loaded {
+            config,
+            path: path.to_owned(),
+            hash: Hash::of(source.as_bytes()),
+            source,
+        })
+    }
+}
+
+/// Parses and validates configuration text. `origin` names the file in messages.
+pub fn parse(source: &str, origin: &str) -> Result<Config, Diagnostics> {
+    let fail = |items| Diagnostics::new(origin, source, items);
+    let mut root = match DeTable::parse(source) {
+        Ok(root) => root,
+        Err(e) => {
+            let span = e.span().unwrap_or(0..0);
+            let msg = e.message().trim().replace('\n', " ");
+            return Err(fail(vec![Diagnostic::new(
+                span,
+                "",
+                format!("malformed TOML: {msg}"),
+            )]));
+        }
+    };
+    // Unknown keys are reported and removed, so the rest of the file is still checked.
+    let mut problems = keys::take_unknown_keys(root.get_mut());
+    match <raw::RawConfig as serde::Deserialize>::deserialize(toml::Deserializer::from(root)) {
+        Err(e) => {
+            // serde stops at the first value of the wrong type; report it with the rest.
+            let span = e.span().unwrap_or(0..0);
+            problems.push(Diagnostic::new(
+                span,
+                "",
+                e.message().trim().replace('\n', " "),
+            ));
+            Err(fail(problems))
+        }
+        Ok(raw) => match validate::validate(raw, source) {
+            Ok(config) if problems.is_empty() => Ok(config),
+            Ok(_) => Err(fail(problems)),
+            Err(more) => {
+                problems.extend(more);
+                Err(fail(problems))
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../../../config/cloison.toml");
+    const LAB: &str = include_str!("../../../../config/lab.toml");
+
+    #[test]
+    fn example_is_valid() {
+        let c = parse(EXAMPLE, "cloison.toml").unwrap_or_else(|d| panic!("{d}"));
+        assert_eq!(c.segments.len(), 3);
+        let kiosk = c.segment("kiosk").unwrap();
+        assert_eq!(kiosk.interface.as_str(), "lan0.20");
+        assert_eq!(kiosk.vlan().map(VlanId::get), Some(20));
+        assert_eq!(kiosk.uplink.as_ref().map(Name::as_str), Some("laposte"));
+        assert_eq!(
+            c.allows[0].ports.iter().copied().collect::<Vec<_>>(),
+            [5900]
+        );
+        assert_eq!(c.router.ssh_port, 22);
+        assert_eq!(c.alerts, AlertSettings::default());
+    }
+
+    #[test]
+    fn lab_is_valid() {
+        let c = parse(LAB, "lab.toml").unwrap_or_else(|d| panic!("{d}"));
+        assert!(c.trunk.is_none());
+        assert!(c.segments.iter().all(|s| s.vlan().is_none()));
+        assert_eq!(c.alerts.summary_every, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let c = parse(
+            "[segments.a]\ninterface = \"eth1\"\naddress = \"10.0.0.1/24\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        let a = &c.segments[0];
+        assert!(a.services.is_empty());
+        assert!(!a.management);
+        assert!(a.uplink.is_none());
+        assert!(c.daemon.repair);
+        assert_eq!(c.router.name, None);
+    }
+}

@@ -1,0 +1,70 @@
+//! Names and numbers of everything cloison creates in the kernel, in one place: the
+//! table, chains and sets, the NFLOG group, the policy-routing tables and priorities.
+//! Counter names, a contract of their own, are in `counter`.
+
+use std::ops::Range;
+
+use crate::config::{MAX_SEGMENTS, MAX_UPLINKS};
+
+/// The one nftables table cloison owns (family inet: IPv4 and IPv6 in one ruleset).
+pub const TABLE: &str = "cloison";
+
+/// NFLOG group the ruleset sends sampled drops to. Arbitrary; away from 0 and 1, which
+/// ulogd and most examples use.
+pub const NFLOG_GROUP: u32 = 1793;
+
+/// Sampled drops sent to userspace per (source, destination) pair: enough to name the
+/// flows, never a limit on the drop itself (the counter and drop are a separate rule).
+pub const LOG_RATE_PER_SECOND: u32 = 50;
+pub const LOG_BURST: u32 = 100;
+
+/// Base chains.
+pub const CHAIN_PREROUTING: &str = "prerouting";
+pub const CHAIN_FORWARD: &str = "forward";
+pub const CHAIN_INPUT: &str = "input";
+pub const CHAIN_POSTROUTING: &str = "postrouting";
+/// Counts and drops packets conntrack finds invalid.
+pub const CHAIN_INVALID: &str = "invalid";
+
+/// Named sets of valid (interface, source) pairs.
+pub const SET_SOURCES_V4: &str = "sources4";
+pub const SET_SOURCES_V6: &str = "sources6";
+
+/// Policy routing: one table per uplink with a gateway, numbered from here, and the
+/// rule priorities cloison uses (between `local` at 0 and `main` at 32766).
+pub const ROUTE_TABLE_BASE: u32 = 7300;
+pub const RULE_PRIORITY_MAIN_FIRST: u32 = 7300;
+pub const RULE_PRIORITY_SEGMENTS: u32 = 7310;
+
+/// The rule priorities that belong to cloison: whatever sits there is cloison's to remove.
+pub const RULE_PRIORITIES: Range<u32> =
+    RULE_PRIORITY_MAIN_FIRST..RULE_PRIORITY_SEGMENTS + count(MAX_SEGMENTS);
+/// The routing tables that belong to cloison, one per uplink at most.
+pub const ROUTE_TABLES: Range<u32> = ROUTE_TABLE_BASE..ROUTE_TABLE_BASE + count(MAX_UPLINKS);
+
+/// A configuration limit as a number of priorities or tables.
+#[allow(clippy::cast_possible_truncation)] // checked by the assert, at compile time
+const fn count(limit: usize) -> u32 {
+    assert!(limit <= 1000);
+    limit as u32
+}
+
+/// Chain holding the forward decisions for traffic entering segment `seg`.
+pub fn chain_forward_from(seg: &str) -> String {
+    format!("fwd/{seg}")
+}
+
+/// Chain for traffic from `from` toward `to` (a segment or `private`).
+pub fn chain_pair(from: &str, to: &str) -> String {
+    format!("pair/{from}/{to}")
+}
+
+/// Chain deciding what `from` may ask of the router itself.
+pub fn chain_input_from(from: &str) -> String {
+    format!("in/{from}")
+}
+
+/// Chain counting and dropping spoofed packets entering `seg`.
+pub fn chain_spoofed(seg: &str) -> String {
+    format!("spoof/{seg}")
+}

@@ -1,0 +1,90 @@
+//! The plan: a validated configuration in, everything to apply out (the nftables
+//! ruleset as data, the links and routes, the sysctls). Pure and deterministic: the same
+//! configuration gives byte-identical output; nothing here asks the kernel anything.
+
+mod links;
+mod ruleset;
+pub mod space;
+
+use nftables::schema::Nftables;
+use serde_json::Value;
+
+pub use links::{
+    Address, FORWARDING_V4, FORWARDING_V6, Family, LinkPlan, Route, RoutingRule, RuleAction,
+    Sysctl, VlanLink, forwarding_off,
+};
+pub use ruleset::counter_names;
+
+use crate::config::Config;
+use crate::hash::Hash;
+use crate::nft::{canonical, text};
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// One batch replacing `table inet cloison` whole.
+    pub ruleset: Nftables<'static>,
+    pub links: LinkPlan,
+    /// Hardening sysctls, set before forwarding.
+    pub sysctls: Vec<Sysctl>,
+    /// Forwarding on, set last.
+    pub forwarding: Vec<Sysctl>,
+    /// Every named counter of the ruleset.
+    pub counters: Vec<String>,
+}
+
+pub fn plan(config: &Config) -> Plan {
+    Plan {
+        ruleset: ruleset::build(config),
+        links: links::link_plan(config),
+        sysctls: links::sysctls(config),
+        forwarding: links::forwarding_on(config),
+        counters: ruleset::counter_names(config),
+    }
+}
+
+impl Plan {
+    /// The batch as the JSON `nft -j -f` reads.
+    pub fn ruleset_json(&self) -> Value {
+        serde_json::to_value(&self.ruleset).expect("the nftables schema serializes")
+    }
+
+    /// The batch in `nft -f` syntax.
+    pub fn ruleset_text(&self) -> String {
+        text::render(&self.ruleset_json()).expect("the planner only emits renderable statements")
+    }
+
+    /// What `cloison plan` prints: the ruleset (nft syntax, or JSON), then the links and
+    /// sysctls as comments, so the text form can be fed to `nft -f` as it is.
+    pub fn report(&self, json: bool) -> String {
+        let mut out = if json {
+            let mut j = serde_json::to_string_pretty(&self.ruleset_json()).expect("JSON");
+            j.push('\n');
+            j
+        } else {
+            self.ruleset_text()
+        };
+        out.push_str(&format!("\n# ruleset hash {}\n# links\n", self.hash()));
+        for line in self.links.to_string().lines() {
+            out.push_str(&format!("#   {line}\n"));
+        }
+        out.push_str("# sysctls (forwarding last)\n");
+        for s in self.sysctls.iter().chain(&self.forwarding) {
+            out.push_str(&format!("#   {} = {}\n", s.key, s.value));
+        }
+        out
+    }
+
+    /// The table as nft will list it back, for comparison with the live table.
+    pub fn canonical(&self) -> Value {
+        canonical::canonical(&self.ruleset_json())
+    }
+
+    /// SHA-256 of the canonical table: the same for the plan and a live table in sync.
+    pub fn hash(&self) -> Hash {
+        ruleset_hash(&self.canonical())
+    }
+}
+
+pub fn ruleset_hash(canonical: &Value) -> Hash {
+    Hash::of(canonical.to_string().as_bytes())
+}

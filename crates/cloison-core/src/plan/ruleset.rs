@@ -1,0 +1,780 @@
+//! The nftables ruleset for a configuration, as data (the `nftables` crate's schema).
+//!
+//! Shape (per-packet cost independent of the number of segments, subnets and allows):
+//! - `prerouting` (raw priority, before conntrack): a packet entering a segment must come
+//!   from that segment's subnets, one lookup in an `ifname . addr` interval set; anything
+//!   else jumps to `spoof/<seg>` (counted, sampled to NFLOG, dropped).
+//! - `forward` (policy drop): conntrack replies pass; `iifname vmap` picks `fwd/<seg>`,
+//!   where one `daddr vmap` sends each destination class to its pair chain
+//!   (`pair/<seg>/<other>` or `pair/<seg>/private`), and what is left is the Internet,
+//!   reachable only through the segment's own uplink.
+//! - `input`: per segment, only the listed services on the segment's own router address.
+//! - `postrouting`: masquerade on uplinks that ask for it.
+//!
+//! Every drop goes through a named counter `<from>/<to>`; the NFLOG sample before it is
+//! rate-limited in its own rule, so the limit never limits the drop.
+//!
+//! The rules are written in the form `nft` lists them back, so the live table can be
+//! compared with the plan (see `nft::canonical`).
+
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+
+use std::net::IpAddr;
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use nftables::expr::{
+    CT, Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix, Range, SetItem,
+};
+use nftables::schema::{
+    Chain, Counter, NfCmd, NfListObject, NfObject, Nftables, Rule, Set, SetFlag, SetType,
+    SetTypeValue, Table,
+};
+use nftables::stmt::{self, JumpTarget, Limit, Log, Match, Operator, Statement, VerdictMap};
+use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
+
+use super::space::{self, Piece};
+use crate::config::{Config, Proto, Segment, Service};
+use crate::counter::*;
+use crate::names::*;
+
+type E = Expression<'static>;
+type St = Statement<'static>;
+
+/// nftables base chain priorities (from `nft(8)`: raw -300, filter 0, srcnat 100).
+const PRIORITY_RAW: i32 = -300;
+const PRIORITY_FILTER: i32 = 0;
+const PRIORITY_SRCNAT: i32 = 100;
+
+/// ICMPv6 messages a segment's hosts must be able to send the router for IPv6 to work
+/// at all (neighbour discovery, router solicitation, multicast listener reports).
+const ICMPV6_LINK: &[&str] = &[
+    "nd-neighbor-solicit",
+    "nd-neighbor-advert",
+    "nd-router-solicit",
+    "mld-listener-report",
+    "mld2-listener-report",
+];
+
+/// ICMPv6 an uplink needs (neighbour discovery, router advertisements for SLAAC).
+const ICMPV6_UPLINK: &[&str] = &[
+    "nd-neighbor-solicit",
+    "nd-neighbor-advert",
+    "nd-router-advert",
+    "mld-listener-query",
+];
+
+/// The whole ruleset for `config`: a batch that replaces table `inet cloison` atomically
+/// (add, delete, add, then its contents), so nft applies all of it or nothing.
+pub fn build(config: &Config) -> Nftables<'static> {
+    let mut b = Builder::default();
+    b.objects.push(add(NfListObject::Table(table())));
+    b.objects
+        .push(NfObject::CmdObject(NfCmd::Delete(NfListObject::Table(
+            table(),
+        ))));
+    b.objects.push(add(NfListObject::Table(table())));
+
+    for name in counter_names(config) {
+        b.objects.push(add(NfListObject::Counter(Counter {
+            family: NfFamily::INet,
+            table: TABLE.into(),
+            name: name.into(),
+            handle: None,
+            packets: None,
+            bytes: None,
+        })));
+    }
+    b.sets(config);
+    b.prerouting(config);
+    b.forward(config);
+    b.input(config);
+    b.postrouting(config);
+
+    let mut objects = b.objects;
+    for (name, hook) in b.chains.iter() {
+        objects.push(add(NfListObject::Chain(chain(name, *hook))));
+    }
+    for (name, rules) in b.rules {
+        for expr in rules {
+            objects.push(add(NfListObject::Rule(Rule {
+                family: NfFamily::INet,
+                table: TABLE.into(),
+                chain: name.clone().into(),
+                expr: expr.into(),
+                handle: None,
+                index: None,
+                comment: None,
+            })));
+        }
+    }
+    Nftables {
+        objects: objects.into(),
+    }
+}
+
+/// Every counter the ruleset declares, sorted: `<segment>/<destination>` for each
+/// segment, `<uplink>/router` for each uplink, then `invalid` and `unrouted`.
+pub fn counter_names(config: &Config) -> Vec<String> {
+    let mut out = BTreeSet::new();
+    for s in &config.segments {
+        for t in &config.segments {
+            if t.name != s.name {
+                out.insert(pair(s.name.as_str(), t.name.as_str()));
+            }
+        }
+        for to in [TO_PRIVATE, TO_INTERNET, TO_ROUTER, TO_BROADCAST, TO_SPOOFED] {
+            out.insert(pair(s.name.as_str(), to));
+        }
+    }
+    for u in &config.uplinks {
+        out.insert(pair(u.name.as_str(), TO_ROUTER));
+    }
+    out.insert(INVALID.to_owned());
+    out.insert(UNROUTED.to_owned());
+    out.into_iter().collect()
+}
+
+#[derive(Clone, Copy)]
+enum Hook {
+    None,
+    Filter(NfHook, i32, NfChainPolicy),
+    Nat(NfHook, i32),
+}
+
+#[derive(Default)]
+struct Builder {
+    objects: Vec<NfObject<'static>>,
+    /// Chains in declaration order, with their hook.
+    chains: Vec<(String, Hook)>,
+    /// Rules per chain, in chain declaration order.
+    rules: Vec<(String, Vec<Vec<St>>)>,
+}
+
+impl Builder {
+    fn chain(&mut self, name: String, hook: Hook, rules: Vec<Vec<St>>) {
+        self.chains.push((name.clone(), hook));
+        self.rules.push((name, rules));
+    }
+
+    fn sets(&mut self, config: &Config) {
+        let mut v4 = Vec::new();
+        let mut v6 = Vec::new();
+        for s in &config.segments {
+            let ifname = || str_(s.interface.as_str());
+            // The subnet, plus what a host legitimately sends before it has an address:
+            // DHCP discovers from 0.0.0.0, IPv4 link-local, IPv6 DAD from :: and
+            // link-local neighbour discovery.
+            let mut nets4: Vec<IpNet> = vec![
+                IpNet::V4(s.address.subnet()),
+                "0.0.0.0/32".parse().expect("constant"),
+                "169.254.0.0/16".parse().expect("constant"),
+            ];
+            nets4.sort();
+            for n in nets4 {
+                v4.push(concat(vec![ifname(), net(n)]));
+            }
+            let mut nets6: Vec<IpNet> = vec![
+                "::/128".parse().expect("constant"),
+                "fe80::/10".parse().expect("constant"),
+            ];
+            if let Some(a6) = s.address6 {
+                nets6.push(IpNet::V6(a6.subnet()));
+            }
+            nets6.sort();
+            for n in nets6 {
+                v6.push(concat(vec![ifname(), net(n)]));
+            }
+        }
+        for (name, addr_type, elems) in [
+            (SET_SOURCES_V4, SetType::Ipv4Addr, v4),
+            (SET_SOURCES_V6, SetType::Ipv6Addr, v6),
+        ] {
+            self.objects.push(add(NfListObject::Set(Box::new(Set {
+                family: NfFamily::INet,
+                table: TABLE.into(),
+                name: name.into(),
+                handle: None,
+                set_type: SetTypeValue::Concatenated(vec![SetType::Ifname, addr_type].into()),
+                policy: None,
+                flags: Some([SetFlag::Interval].into_iter().collect()),
+                elem: if elems.is_empty() {
+                    None
+                } else {
+                    Some(elems.into())
+                },
+                timeout: None,
+                gc_interval: None,
+                size: None,
+                comment: None,
+            }))));
+        }
+    }
+
+    fn prerouting(&mut self, config: &Config) {
+        let mut rules = vec![
+            vec![
+                eq(
+                    concat(vec![meta(MetaKey::Iifname), payload("ip", "saddr")]),
+                    str_(format!("@{SET_SOURCES_V4}")),
+                ),
+                accept(),
+            ],
+            vec![
+                eq(
+                    concat(vec![meta(MetaKey::Iifname), payload("ip6", "saddr")]),
+                    str_(format!("@{SET_SOURCES_V6}")),
+                ),
+                accept(),
+            ],
+        ];
+        let spoof: Vec<(E, St)> = config
+            .segments
+            .iter()
+            .map(|s| {
+                (
+                    str_(s.interface.as_str()),
+                    jump(chain_spoofed(s.name.as_str())),
+                )
+            })
+            .collect();
+        if !spoof.is_empty() {
+            rules.push(vec![vmap(meta(MetaKey::Iifname), spoof)]);
+        }
+        self.chain(
+            CHAIN_PREROUTING.into(),
+            Hook::Filter(NfHook::Prerouting, PRIORITY_RAW, NfChainPolicy::Accept),
+            rules,
+        );
+        for s in &config.segments {
+            let name = s.name.as_str();
+            self.chain(
+                chain_spoofed(name),
+                Hook::None,
+                log_and_drop(&pair(name, TO_SPOOFED)),
+            );
+        }
+    }
+
+    fn forward(&mut self, config: &Config) {
+        let from: Vec<(E, St)> = config
+            .segments
+            .iter()
+            .map(|s| {
+                (
+                    str_(s.interface.as_str()),
+                    jump(chain_forward_from(s.name.as_str())),
+                )
+            })
+            .collect();
+        let mut rules = vec![conntrack()];
+        if !from.is_empty() {
+            rules.push(vec![vmap(meta(MetaKey::Iifname), from)]);
+        }
+        rules.push(vec![counter_ref(UNROUTED), drop_()]);
+        self.chain(
+            CHAIN_FORWARD.into(),
+            Hook::Filter(NfHook::Forward, PRIORITY_FILTER, NfChainPolicy::Drop),
+            rules,
+        );
+        self.chain(
+            CHAIN_INVALID.into(),
+            Hook::None,
+            vec![vec![counter_ref(INVALID), drop_()]],
+        );
+
+        let subnets4: Vec<Ipv4Net> = config.segments.iter().map(|s| s.address.subnet()).collect();
+        let subnets6: Vec<Ipv6Net> = config
+            .segments
+            .iter()
+            .filter_map(|s| s.address6.map(|a| a.subnet()))
+            .collect();
+        // Never "Internet": the non-public ranges, and the uplinks' own link networks
+        // (the boxes' admin pages live there, public addresses or not).
+        let mut never4 = space::non_internet_v4();
+        never4.extend(
+            config
+                .uplinks
+                .iter()
+                .filter_map(|u| u.address.map(|a| a.subnet())),
+        );
+        let mut never6 = space::non_internet_v6();
+        never6.extend(
+            config
+                .uplinks
+                .iter()
+                .filter_map(|u| u.address6.map(|a| a.subnet())),
+        );
+        let private4 = space::subtract_v4(&never4, &subnets4);
+        let private6 = space::subtract_v6(&never6, &subnets6);
+
+        for s in &config.segments {
+            self.forward_from(config, s, &private4, &private6);
+        }
+    }
+
+    fn forward_from(
+        &mut self,
+        config: &Config,
+        s: &Segment,
+        private4: &[Piece],
+        private6: &[Piece],
+    ) {
+        let name = s.name.as_str();
+        let private_chain = chain_pair(name, TO_PRIVATE);
+        let mut by_dst4: Vec<(Piece, St)> = private4
+            .iter()
+            .map(|p| (*p, jump(private_chain.clone())))
+            .collect();
+        let mut by_dst6: Vec<(Piece, St)> = private6
+            .iter()
+            .map(|p| (*p, jump(private_chain.clone())))
+            .collect();
+        for t in &config.segments {
+            // A segment's own subnet: hairpin traffic stays inside the segment.
+            let verdict = || {
+                if t.name == s.name {
+                    accept()
+                } else {
+                    jump(chain_pair(name, t.name.as_str()))
+                }
+            };
+            by_dst4.push((Piece::Net(IpNet::V4(t.address.subnet())), verdict()));
+            if let Some(a6) = t.address6 {
+                by_dst6.push((Piece::Net(IpNet::V6(a6.subnet())), verdict()));
+            }
+        }
+        // nft lists interval elements by start address.
+        by_dst4.sort_by_key(|(p, _)| start(p));
+        by_dst6.sort_by_key(|(p, _)| start(p));
+
+        let mut rules = vec![
+            vec![vmap(
+                payload("ip", "daddr"),
+                by_dst4.into_iter().map(|(p, v)| (piece(p), v)).collect(),
+            )],
+            vec![vmap(
+                payload("ip6", "daddr"),
+                by_dst6.into_iter().map(|(p, v)| (piece(p), v)).collect(),
+            )],
+        ];
+        if let Some(uplink) = s.uplink.as_ref().and_then(|u| config.uplink(u.as_str())) {
+            rules.push(vec![
+                eq(meta(MetaKey::Oifname), str_(uplink.interface.as_str())),
+                accept(),
+            ]);
+        }
+        // Internet-bound traffic the segment may not send (no uplink, or another one):
+        // counted, not sampled; it is ordinary noise, not an attempt to cross.
+        rules.push(vec![counter_ref(&pair(name, TO_INTERNET)), drop_()]);
+        self.chain(chain_forward_from(name), Hook::None, rules);
+
+        for t in &config.segments {
+            if t.name == s.name {
+                continue;
+            }
+            let mut rules = allow_rules(config, s, t);
+            rules.extend(log_and_drop(&pair(name, t.name.as_str())));
+            self.chain(chain_pair(name, t.name.as_str()), Hook::None, rules);
+        }
+        self.chain(
+            private_chain,
+            Hook::None,
+            log_and_drop(&pair(name, TO_PRIVATE)),
+        );
+    }
+
+    fn input(&mut self, config: &Config) {
+        let mut from: Vec<(E, St)> = config
+            .segments
+            .iter()
+            .map(|s| {
+                (
+                    str_(s.interface.as_str()),
+                    jump(chain_input_from(s.name.as_str())),
+                )
+            })
+            .collect();
+        from.extend(config.uplinks.iter().map(|u| {
+            (
+                str_(u.interface.as_str()),
+                jump(chain_input_from(u.name.as_str())),
+            )
+        }));
+        let mut rules = vec![
+            vec![eq(meta(MetaKey::Iifname), str_("lo")), accept()],
+            conntrack(),
+        ];
+        if !from.is_empty() {
+            rules.push(vec![vmap(meta(MetaKey::Iifname), from)]);
+        }
+        // Interfaces cloison does not manage are not its business on input.
+        self.chain(
+            CHAIN_INPUT.into(),
+            Hook::Filter(NfHook::Input, PRIORITY_FILTER, NfChainPolicy::Accept),
+            rules,
+        );
+        for s in &config.segments {
+            self.input_from_segment(config, s);
+        }
+        for u in &config.uplinks {
+            let name = u.name.as_str();
+            let rules = vec![
+                vec![
+                    eq(
+                        payload("icmpv6", "type"),
+                        set(ICMPV6_UPLINK.iter().map(|t| str_(*t)).collect()),
+                    ),
+                    accept(),
+                ],
+                // DHCP and DHCPv6 clients on the uplink.
+                vec![
+                    eq(
+                        concat(vec![meta(MetaKey::L4proto), payload("th", "dport")]),
+                        set(vec![
+                            concat(vec![str_("udp"), num(68)]),
+                            concat(vec![str_("udp"), num(546)]),
+                        ]),
+                    ),
+                    accept(),
+                ],
+                // No NFLOG: the Internet knocking on the door is not a segment event.
+                vec![counter_ref(&pair(name, TO_ROUTER)), drop_()],
+            ];
+            self.chain(chain_input_from(name), Hook::None, rules);
+        }
+    }
+
+    fn input_from_segment(&mut self, config: &Config, s: &Segment) {
+        let name = s.name.as_str();
+        let mut ports: BTreeSet<(Proto, u16)> = s
+            .services
+            .iter()
+            .flat_map(|x| x.ports().iter().copied())
+            .collect();
+        if s.management {
+            ports.insert((Proto::Tcp, config.router.ssh_port));
+        }
+        let mut ports6 = ports.clone();
+        if s.services.contains(&Service::Dhcp) {
+            // The DHCPv6 server port.
+            ports6.insert((Proto::Udp, 547));
+        }
+        let own4 = str_(s.address.addr().to_string());
+        let mut own6: Vec<E> = s
+            .address6
+            .iter()
+            .map(|a| str_(a.addr().to_string()))
+            .collect();
+        own6.push(net("fe80::/10".parse().expect("constant")));
+        let mut rules = Vec::new();
+        if !ports.is_empty() {
+            rules.push(vec![
+                eq(
+                    payload("ip", "daddr"),
+                    set(vec![own4.clone(), str_("255.255.255.255")]),
+                ),
+                eq(
+                    concat(vec![meta(MetaKey::L4proto), payload("th", "dport")]),
+                    service_set(&ports),
+                ),
+                accept(),
+            ]);
+        }
+        if !ports6.is_empty() {
+            let mut dst6 = own6.clone();
+            dst6.push(net("ff02::/16".parse().expect("constant")));
+            rules.push(vec![
+                eq(payload("ip6", "daddr"), set(dst6)),
+                eq(
+                    concat(vec![meta(MetaKey::L4proto), payload("th", "dport")]),
+                    service_set(&ports6),
+                ),
+                accept(),
+            ]);
+        }
+        if s.services.contains(&Service::Ping) {
+            rules.push(vec![
+                eq(payload("ip", "daddr"), own4),
+                eq(payload("icmp", "type"), str_("echo-request")),
+                accept(),
+            ]);
+            rules.push(vec![
+                eq(payload("ip6", "daddr"), set(own6)),
+                eq(payload("icmpv6", "type"), str_("echo-request")),
+                accept(),
+            ]);
+        }
+        rules.push(vec![
+            eq(
+                payload("icmpv6", "type"),
+                set(ICMPV6_LINK.iter().map(|t| str_(*t)).collect()),
+            ),
+            accept(),
+        ]);
+        // Broadcast and multicast chatter (NetBIOS, SSDP, mDNS...) that is not a listed
+        // service: counted, not alerted.
+        rules.push(vec![
+            ne(meta(MetaKey::Pkttype), str_("host")),
+            counter_ref(&pair(name, TO_BROADCAST)),
+            drop_(),
+        ]);
+        rules.extend(log_and_drop(&pair(name, TO_ROUTER)));
+        self.chain(chain_input_from(name), Hook::None, rules);
+    }
+
+    fn postrouting(&mut self, config: &Config) {
+        let masq: Vec<E> = config
+            .uplinks
+            .iter()
+            .filter(|u| u.masquerade)
+            .map(|u| str_(u.interface.as_str()))
+            .collect();
+        if masq.is_empty() {
+            return;
+        }
+        self.chain(
+            CHAIN_POSTROUTING.into(),
+            Hook::Nat(NfHook::Postrouting, PRIORITY_SRCNAT),
+            vec![vec![
+                eq(meta(MetaKey::Oifname), set(masq)),
+                Statement::Masquerade(None),
+            ]],
+        );
+    }
+}
+
+/// What an `[[allow]]` from `s` to `t` lets through, before the pair's drop.
+fn allow_rules(config: &Config, s: &Segment, t: &Segment) -> Vec<Vec<St>> {
+    let allows: Vec<_> = config
+        .allows
+        .iter()
+        .filter(|a| a.from == s.name && a.to == t.name)
+        .collect();
+    let ports: BTreeSet<(Proto, u16)> = allows
+        .iter()
+        .filter(|a| a.proto != Proto::Icmp)
+        .flat_map(|a| a.ports.iter().map(|p| (a.proto, *p)))
+        .collect();
+    let mut rules = Vec::new();
+    if !ports.is_empty() {
+        rules.push(vec![
+            eq(
+                concat(vec![meta(MetaKey::L4proto), payload("th", "dport")]),
+                service_set(&ports),
+            ),
+            accept(),
+        ]);
+    }
+    if allows.iter().any(|a| a.proto == Proto::Icmp) {
+        rules.push(vec![
+            eq(payload("icmp", "type"), str_("echo-request")),
+            accept(),
+        ]);
+        rules.push(vec![
+            eq(payload("icmpv6", "type"), str_("echo-request")),
+            accept(),
+        ]);
+    }
+    rules
+}
+
+fn service_set(ports: &BTreeSet<(Proto, u16)>) -> E {
+    set(ports
+        .iter()
+        .map(|(p, port)| concat(vec![str_(p.name()), num(u32::from(*port))]))
+        .collect())
+}
+
+/// Sample to NFLOG (rate-limited, its own rule), then count and drop (never limited).
+fn log_and_drop(counter_name: &str) -> Vec<Vec<St>> {
+    vec![
+        vec![
+            Statement::Limit(Limit {
+                rate: LOG_RATE_PER_SECOND,
+                rate_unit: None,
+                per: Some("second".into()),
+                burst: Some(LOG_BURST),
+                burst_unit: None,
+                inv: None,
+            }),
+            Statement::Log(Some(Log {
+                prefix: Some(counter_name.to_owned().into()),
+                group: Some(NFLOG_GROUP),
+                snaplen: None,
+                queue_threshold: None,
+                level: None,
+                flags: None,
+            })),
+        ],
+        vec![counter_ref(counter_name), drop_()],
+    ]
+}
+
+/// Replies to allowed flows pass; packets conntrack finds invalid are counted and dropped.
+fn conntrack() -> Vec<St> {
+    vec![vmap(
+        Expression::Named(NamedExpression::CT(CT {
+            key: "state".into(),
+            family: None,
+            dir: None,
+        })),
+        vec![
+            (str_("established"), accept()),
+            (str_("invalid"), jump(CHAIN_INVALID.to_owned())),
+            (str_("related"), accept()),
+        ],
+    )]
+}
+
+fn table() -> Table<'static> {
+    Table {
+        family: NfFamily::INet,
+        name: TABLE.into(),
+        handle: None,
+    }
+}
+
+fn chain(name: &str, hook: Hook) -> Chain<'static> {
+    let (kind, hook, prio, policy) = match hook {
+        Hook::None => (None, None, None, None),
+        Hook::Filter(h, p, pol) => (Some(NfChainType::Filter), Some(h), Some(p), Some(pol)),
+        Hook::Nat(h, p) => (
+            Some(NfChainType::NAT),
+            Some(h),
+            Some(p),
+            Some(NfChainPolicy::Accept),
+        ),
+    };
+    Chain {
+        family: NfFamily::INet,
+        table: TABLE.into(),
+        name: name.to_owned().into(),
+        newname: None,
+        handle: None,
+        _type: kind,
+        hook,
+        prio,
+        dev: None,
+        policy,
+    }
+}
+
+fn add(o: NfListObject<'static>) -> NfObject<'static> {
+    NfObject::CmdObject(NfCmd::Add(o))
+}
+
+fn str_(s: impl Into<String>) -> E {
+    Expression::String(Cow::Owned(s.into()))
+}
+
+fn num(n: u32) -> E {
+    Expression::Number(n)
+}
+
+fn meta(key: MetaKey) -> E {
+    Expression::Named(NamedExpression::Meta(Meta { key }))
+}
+
+fn payload(protocol: &'static str, field: &'static str) -> E {
+    Expression::Named(NamedExpression::Payload(Payload::PayloadField(
+        PayloadField {
+            protocol: protocol.into(),
+            field: field.into(),
+        },
+    )))
+}
+
+fn concat(items: Vec<E>) -> E {
+    Expression::Named(NamedExpression::Concat(items))
+}
+
+/// A prefix as nft prints it: a host route is a bare address.
+fn net(n: IpNet) -> E {
+    if n.prefix_len() == n.max_prefix_len() {
+        str_(n.addr().to_string())
+    } else {
+        Expression::Named(NamedExpression::Prefix(Prefix {
+            addr: Box::new(str_(n.network().to_string())),
+            len: u32::from(n.prefix_len()),
+        }))
+    }
+}
+
+fn start(p: &Piece) -> IpAddr {
+    match p {
+        Piece::Net(n) => n.network(),
+        Piece::Range(a, _) => *a,
+    }
+}
+
+fn piece(p: Piece) -> E {
+    match p {
+        Piece::Net(n) => net(n),
+        Piece::Range(a, b) => Expression::Range(Box::new(Range {
+            range: [str_(a.to_string()), str_(b.to_string())],
+        })),
+    }
+}
+
+/// An anonymous set; nft prints a one-element set as the bare element (except for
+/// concatenations, which must stay in a set).
+fn set(mut items: Vec<E>) -> E {
+    let concat = matches!(
+        items.first(),
+        Some(Expression::Named(NamedExpression::Concat(_)))
+    );
+    if items.len() == 1 && !concat {
+        items.pop().expect("one item")
+    } else {
+        Expression::Named(NamedExpression::Set(
+            items.into_iter().map(SetItem::Element).collect(),
+        ))
+    }
+}
+
+fn vmap(key: E, entries: Vec<(E, St)>) -> St {
+    Statement::VerdictMap(VerdictMap {
+        key,
+        data: Expression::Named(NamedExpression::Set(
+            entries
+                .into_iter()
+                .map(|(k, v)| SetItem::MappingStatement(k, v))
+                .collect(),
+        )),
+    })
+}
+
+fn eq(left: E, right: E) -> St {
+    Statement::Match(Match {
+        left,
+        right,
+        op: Operator::EQ,
+    })
+}
+
+fn ne(left: E, right: E) -> St {
+    Statement::Match(Match {
+        left,
+        right,
+        op: Operator::NEQ,
+    })
+}
+
+fn jump(target: String) -> St {
+    Statement::Jump(JumpTarget {
+        target: target.into(),
+    })
+}
+
+fn accept() -> St {
+    Statement::Accept(None)
+}
+
+fn drop_() -> St {
+    Statement::Drop(None)
+}
+
+fn counter_ref(name: &str) -> St {
+    Statement::Counter(stmt::Counter::Named(name.to_owned().into()))
+}

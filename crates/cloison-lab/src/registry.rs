@@ -1,0 +1,361 @@
+//! Which labs exist, so none is left behind: the labs of this process (torn down on
+//! Ctrl-C/SIGTERM), a state file per lab under /run/cloison-lab (for labs kept on purpose
+//! and for `cloison-lab down`), and the sweep of labs whose creator died without
+//! cleaning up (SIGKILL).
+//!
+//! A lab id is `cl<creator pid>x<n>`; its namespaces are `<id>-<role>`. The pid in the
+//! name is what lets a later run decide that a lab is orphaned.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard, Once, PoisonError};
+
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+
+use crate::netns::{self, NetnsError};
+
+/// Where lab records live; /run is emptied at boot, like the namespaces.
+pub const STATE_DIR: &str = "/run/cloison-lab";
+
+/// Exit status after tearing the labs down on a signal (128 + SIGINT, what a shell shows
+/// for Ctrl-C).
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("cannot write lab record {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot install the signal handler that removes labs on Ctrl-C: {source}")]
+    Signal {
+        #[source]
+        source: nix::errno::Errno,
+    },
+    #[error("cannot remove lab {id}: {source}")]
+    Remove {
+        id: String,
+        #[source]
+        source: NetnsError,
+    },
+}
+
+/// What is recorded of a lab in /run/cloison-lab/<id>.json.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LabRecord {
+    pub id: String,
+    pub creator_pid: u32,
+    /// The creator's start time (clock ticks after boot, /proc/PID/stat field 22), so a
+    /// reused pid is not mistaken for the creator.
+    pub creator_start: u64,
+    /// Left up on purpose (`Lab::keep`): only `down_all` removes it.
+    pub kept: bool,
+    /// Role -> namespace name.
+    pub namespaces: BTreeMap<String, String>,
+    /// Listener processes (informational: removal kills whatever is inside the namespaces).
+    pub listeners: Vec<u32>,
+}
+
+impl LabRecord {
+    pub fn namespace_names(&self) -> Vec<&str> {
+        self.namespaces.values().map(String::as_str).collect()
+    }
+}
+
+/// The labs of this process, by id, with their namespaces.
+static LIVE: Mutex<BTreeMap<String, Vec<String>>> = Mutex::new(BTreeMap::new());
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+pub fn live() -> MutexGuard<'static, BTreeMap<String, Vec<String>>> {
+    LIVE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A new lab id, unique in this process and, through the pid, on the machine.
+pub fn next_id() -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed) + 1;
+    format!("cl{}x{n}", std::process::id())
+}
+
+/// The lab id and the creator pid of a namespace name, if it is a lab's.
+pub fn parse_ns_name(name: &str) -> Option<(&str, u32)> {
+    let (id, role) = name.split_once('-')?;
+    let rest = id.strip_prefix("cl")?;
+    let (pid, n) = rest.split_once('x')?;
+    let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !all_digits(pid) || !all_digits(n) || role.is_empty() {
+        return None;
+    }
+    Some((id, pid.parse().ok()?))
+}
+
+/// The start time of a process (clock ticks after boot), None if it does not exist.
+pub fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses; fields resume after the
+    // last `)`. starttime is field 22, the 20th after it.
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
+pub fn record_path(id: &str) -> PathBuf {
+    Path::new(STATE_DIR).join(format!("{id}.json"))
+}
+
+/// The lab's directory of listener logs.
+pub fn log_dir(id: &str) -> PathBuf {
+    Path::new(STATE_DIR).join(id)
+}
+
+pub fn write_record(record: &LabRecord) -> Result<(), RegistryError> {
+    let path = record_path(&record.id);
+    let write = || -> io::Result<()> {
+        std::fs::create_dir_all(STATE_DIR)?;
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(record)?)?;
+        std::fs::rename(&tmp, &path)
+    };
+    write().map_err(|source| RegistryError::Write { path, source })
+}
+
+pub fn read_record(id: &str) -> Option<LabRecord> {
+    let bytes = std::fs::read(record_path(id)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn remove_record(id: &str) {
+    let _ = std::fs::remove_file(record_path(id));
+    let _ = std::fs::remove_dir_all(log_dir(id));
+}
+
+/// Removes a lab's namespaces (killing what runs inside) and its record.
+pub fn remove_lab(id: &str, namespaces: &[&str]) -> Result<(), RegistryError> {
+    let mut errors = netns::remove_all(namespaces);
+    remove_record(id);
+    match errors.pop() {
+        None => Ok(()),
+        Some(source) => Err(RegistryError::Remove {
+            id: id.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Every lab on the machine: ids from namespace names and from records, with the
+/// namespaces found for each.
+fn all_labs() -> BTreeMap<String, BTreeSet<String>> {
+    let mut labs: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for name in netns::list() {
+        if let Some((id, _)) = parse_ns_name(&name) {
+            labs.entry(id.to_owned()).or_default().insert(name);
+        }
+    }
+    if let Ok(dir) = std::fs::read_dir(STATE_DIR) {
+        for entry in dir.flatten() {
+            let name = entry.file_name();
+            let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
+                continue;
+            };
+            if parse_ns_name(&format!("{id}-x")).is_some() {
+                labs.entry(id.to_owned()).or_default();
+            }
+        }
+    }
+    for (id, names) in labs.iter_mut() {
+        if let Some(record) = read_record(id) {
+            names.extend(record.namespaces.into_values());
+        }
+    }
+    labs
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    /// Its creator runs (this process's registered labs included).
+    Alive,
+    /// Left up on purpose.
+    Kept,
+    /// Its creator is gone.
+    Orphaned,
+}
+
+fn owner(id: &str, live: &BTreeMap<String, Vec<String>>) -> Owner {
+    let Some((_, pid)) = parse_ns_name(&format!("{id}-x")) else {
+        return Owner::Alive;
+    };
+    let record = read_record(id);
+    if record.as_ref().is_some_and(|r| r.kept) {
+        return Owner::Kept;
+    }
+    if pid == std::process::id() {
+        // Labs of this process register before creating anything.
+        return if live.contains_key(id) {
+            Owner::Alive
+        } else {
+            Owner::Orphaned
+        };
+    }
+    match (start_time(pid), record) {
+        (None, _) => Owner::Orphaned,
+        (Some(now), Some(r)) if r.creator_start != now => Owner::Orphaned,
+        _ => Owner::Alive,
+    }
+}
+
+/// Removes the labs whose creator is dead (not the kept ones). Returns the removed ids.
+pub fn sweep_orphans() -> (Vec<String>, Vec<RegistryError>) {
+    remove_where(|o| o == Owner::Orphaned)
+}
+
+/// Removes kept labs and orphaned ones; labs of running processes are left alone.
+pub fn down_all() -> (Vec<String>, Vec<RegistryError>) {
+    remove_where(|o| o != Owner::Alive)
+}
+
+fn remove_where(pick: impl Fn(Owner) -> bool) -> (Vec<String>, Vec<RegistryError>) {
+    let live = live();
+    let mut removed = Vec::new();
+    let mut errors = Vec::new();
+    for (id, names) in all_labs() {
+        if !pick(owner(&id, &live)) {
+            continue;
+        }
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        match remove_lab(&id, &names) {
+            Ok(()) => removed.push(id),
+            Err(e) => errors.push(e),
+        }
+    }
+    (removed, errors)
+}
+
+/// Write end of the self-pipe the signal handler writes to (-1 until installed).
+static SIGNAL_PIPE: AtomicI32 = AtomicI32::new(-1);
+static INSTALL: Once = Once::new();
+
+extern "C" fn on_signal(signal: libc::c_int) {
+    write_signal(&SIGNAL_PIPE, signal);
+}
+
+/// The body of a signal handler that hands the signal to a thread: writes its number to
+/// the self-pipe `pipe`. Async-signal-safe: one write(2), errno preserved.
+pub(super) fn write_signal(pipe: &AtomicI32, signal: libc::c_int) {
+    // SAFETY: __errno_location returns this thread's errno slot; write has no other effect.
+    unsafe {
+        let errno = *libc::__errno_location();
+        // Signal numbers are below 65: the low byte is the number.
+        let byte = signal.to_le_bytes()[0];
+        libc::write(
+            pipe.load(Ordering::Relaxed),
+            std::ptr::from_ref(&byte).cast(),
+            1,
+        );
+        *libc::__errno_location() = errno;
+    }
+}
+
+/// Routes SIGINT, SIGTERM and SIGHUP to `watch`, run on a thread named `thread` with the
+/// read end of a new self-pipe; `handler` (which calls `write_signal(pipe, ..)`) writes to
+/// its write end, stored in `pipe`. Replaces earlier handlers of those signals.
+pub(super) fn install_self_pipe(
+    pipe: &'static AtomicI32,
+    handler: extern "C" fn(libc::c_int),
+    thread: &str,
+    watch: fn(OwnedFd),
+) -> Result<(), RegistryError> {
+    let err = |source| RegistryError::Signal { source };
+    let (read, write): (OwnedFd, OwnedFd) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(err)?;
+    std::thread::Builder::new()
+        .name(thread.into())
+        .spawn(move || watch(read))
+        .map_err(|e| err(nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0))))?;
+    pipe.store(write.as_raw_fd(), Ordering::Relaxed);
+    // The write end lives as long as the process.
+    std::mem::forget(write);
+    let action = SigAction::new(
+        SigHandler::Handler(handler),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        // SAFETY: the handler only calls write(2).
+        unsafe { sigaction(signal, &action) }.map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Removes every lab of this process on the spot (namespaces, every process in them, the
+/// lab's files), saying so on stderr after `note`. The registry stays locked until the
+/// process exits, which callers do next: a lab dropped meanwhile waits.
+pub(super) fn remove_live_labs(note: &str) {
+    let live = live();
+    for (id, names) in live.iter() {
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        match remove_lab(id, &names) {
+            Ok(()) => eprintln!("cloison-lab: {note}removed lab {id}"),
+            Err(e) => eprintln!("cloison-lab: {note}{e}"),
+        }
+    }
+    // Never unlocked: the process is about to exit.
+    std::mem::forget(live);
+}
+
+/// Installs, once per process, the handler that removes this process's labs on SIGINT,
+/// SIGTERM or SIGHUP and exits with status 130. It replaces earlier handlers of those
+/// signals.
+pub fn install_signal_handler() -> Result<(), RegistryError> {
+    let mut result = Ok(());
+    INSTALL.call_once(|| {
+        result = install_self_pipe(&SIGNAL_PIPE, on_signal, "cloison-lab-signals", watch);
+    });
+    result
+}
+
+fn watch(read: OwnedFd) {
+    let mut byte = [0u8; 1];
+    loop {
+        match nix::unistd::read(&read, &mut byte) {
+            Ok(1) => break,
+            Err(nix::errno::Errno::EINTR) => continue,
+            _ => return,
+        }
+    }
+    remove_live_labs("interrupted; ");
+    std::process::exit(i32::from(EXIT_INTERRUPTED));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespace_names_carry_the_creator() {
+        assert_eq!(
+            parse_ns_name("cl4242x1-mairie-srv"),
+            Some(("cl4242x1", 4242))
+        );
+        assert_eq!(parse_ns_name("cl4242x12-router"), Some(("cl4242x12", 4242)));
+        assert_eq!(parse_ns_name("cl4242-router"), None);
+        assert_eq!(parse_ns_name("clax1-router"), None);
+        assert_eq!(parse_ns_name("cl1x1-"), None);
+        assert_eq!(parse_ns_name("netavark-1"), None);
+        let id = next_id();
+        assert!(
+            parse_ns_name(&format!("{id}-router"))
+                .is_some_and(|(i, p)| i == id && p == std::process::id())
+        );
+    }
+
+    #[test]
+    fn start_time_of_self_is_stable() {
+        let me = std::process::id();
+        assert!(start_time(me).is_some());
+        assert_eq!(start_time(me), start_time(me));
+        assert_eq!(start_time(u32::MAX), None);
+    }
+}

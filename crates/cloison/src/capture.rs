@@ -1,0 +1,290 @@
+//! The capture edge: one AF_PACKET socket per watched interface, for the layer-2
+//! evidence the firewall never sees (ARP, DHCP, router advertisements, VLAN tags).
+//!
+//! Why not pnet's channel: it reads with `recvfrom`, so it cannot receive
+//! `PACKET_AUXDATA`, where the kernel puts the 802.1Q tag it stripped (veth and most NICs
+//! do). Sockets are made here instead, with a classic BPF filter attached before the
+//! socket is bound (no unfiltered frame is ever queued), a larger receive buffer, and
+//! `PACKET_STATISTICS` for the kernel's drop count. pnet supplies the interface list.
+//!
+//! Only this module touches packet sockets; what a frame means is `inspect`'s business.
+
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::Duration;
+
+use cloison_core::inspect::BpfInsn;
+
+/// What the kernel told us about a frame besides its bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FrameMeta {
+    /// The outer VLAN tag the kernel moved out of the frame: (TCI, TPID).
+    pub aux_vlan: Option<(u16, u16)>,
+    /// The frame's length on the wire (it may have been truncated to the buffer).
+    pub wire_len: usize,
+}
+
+/// Kernel counters of one socket since it was opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SocketStats {
+    pub received: u64,
+    pub dropped: u64,
+}
+
+/// One capture socket bound to one interface.
+pub struct CaptureSocket {
+    fd: OwnedFd,
+    pub ifindex: u32,
+    pub ifname: String,
+    stats: SocketStats,
+}
+
+// From <linux/if_packet.h>; not all are in the libc crate.
+const PACKET_AUXDATA: libc::c_int = 8;
+const PACKET_STATISTICS: libc::c_int = 6;
+const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
+const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
+const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct TpacketAuxdata {
+    tp_status: u32,
+    tp_len: u32,
+    tp_snaplen: u32,
+    tp_mac: u16,
+    tp_net: u16,
+    tp_vlan_tci: u16,
+    tp_vlan_tpid: u16,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct TpacketStats {
+    tp_packets: u32,
+    tp_drops: u32,
+}
+
+/// The size of `T` as the kernel's `socklen_t` (socket structures are a few bytes).
+fn socklen<T>() -> libc::socklen_t {
+    libc::socklen_t::try_from(size_of::<T>()).expect("a socket structure's size fits socklen_t")
+}
+
+fn check(rc: libc::c_int) -> io::Result<()> {
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+fn setsockopt<T>(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
+    // SAFETY: `value` points to a live T of the size passed.
+    check(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            std::ptr::from_ref(value).cast(),
+            socklen::<T>(),
+        )
+    })
+}
+
+impl CaptureSocket {
+    /// Opens a socket on `ifname` that passes only what `filter` accepts.
+    pub fn open(
+        ifname: &str,
+        ifindex: u32,
+        filter: &[BpfInsn],
+        rcvbuf: usize,
+    ) -> io::Result<CaptureSocket> {
+        let filter: Vec<libc::sock_filter> = filter
+            .iter()
+            .map(|i| libc::sock_filter {
+                code: i.code,
+                jt: i.jt,
+                jf: i.jf,
+                k: i.k,
+            })
+            .collect();
+        // Protocol 0: the socket receives nothing until it is bound below, after the
+        // filter is in place.
+        // SAFETY: plain socket(2) call; the fd is owned right away.
+        let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+        check(raw)?;
+        // SAFETY: `raw` is a fresh, valid fd that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let len = libc::c_ushort::try_from(filter.len()).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "capture filter longer than 65535 instructions",
+            )
+        })?;
+        let prog = libc::sock_fprog {
+            len,
+            filter: filter.as_ptr().cast_mut(),
+        };
+        setsockopt(&fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &prog)?;
+        setsockopt(&fd, libc::SOL_PACKET, PACKET_AUXDATA, &1 as &libc::c_int)?;
+        // Frames the router sends are not evidence of anything; older kernels lack the
+        // option, which only costs a little filtering.
+        let _ = setsockopt(
+            &fd,
+            libc::SOL_PACKET,
+            PACKET_IGNORE_OUTGOING,
+            &1 as &libc::c_int,
+        );
+        let size = libc::c_int::try_from(rcvbuf).unwrap_or(libc::c_int::MAX);
+        if setsockopt(&fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &size).is_err() {
+            setsockopt(&fd, libc::SOL_SOCKET, libc::SO_RCVBUF, &size)?;
+        }
+        // SAFETY: sockaddr_ll is plain data; zeroed is a valid value.
+        let mut addr: libc::sockaddr_ll = unsafe { zeroed() };
+        addr.sll_family = libc::sa_family_t::try_from(libc::AF_PACKET).expect("AF_PACKET is 17");
+        addr.sll_protocol = u16::try_from(libc::ETH_P_ALL)
+            .expect("ETH_P_ALL is 3")
+            .to_be();
+        addr.sll_ifindex = i32::try_from(ifindex).map_err(|_| {
+            io::Error::new(io::ErrorKind::InvalidInput, "interface index out of range")
+        })?;
+        // SAFETY: addr is a valid sockaddr_ll of the size passed.
+        check(unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                std::ptr::from_ref(&addr).cast(),
+                socklen::<libc::sockaddr_ll>(),
+            )
+        })?;
+        Ok(CaptureSocket {
+            fd,
+            ifindex,
+            ifname: ifname.to_owned(),
+            stats: SocketStats::default(),
+        })
+    }
+
+    /// Reads one frame into `buf` without blocking; `None` when the queue is empty.
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<(usize, FrameMeta)>> {
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        // Room for one cmsghdr carrying a tpacket_auxdata, aligned.
+        let mut cbuf = [0u64; 8];
+        // SAFETY: msghdr is plain data; zeroed is valid, fields set below.
+        let mut msg: libc::msghdr = unsafe { zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cbuf.as_mut_ptr().cast();
+        msg.msg_controllen = size_of::<[u64; 8]>();
+        // SAFETY: msg points to valid buffers that outlive the call.
+        let n = unsafe {
+            libc::recvmsg(
+                self.fd.as_raw_fd(),
+                &mut msg,
+                libc::MSG_DONTWAIT | libc::MSG_TRUNC,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+            ) {
+                Ok(None)
+            } else {
+                Err(e)
+            };
+        }
+        let mut meta = FrameMeta {
+            aux_vlan: None,
+            wire_len: usize::try_from(n).unwrap_or(0),
+        };
+        // SAFETY: walking the control messages the kernel filled in, with the libc macros.
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(&msg);
+            while !c.is_null() {
+                if (*c).cmsg_level == libc::SOL_PACKET && (*c).cmsg_type == PACKET_AUXDATA {
+                    let aux: TpacketAuxdata = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                    if aux.tp_status & TP_STATUS_VLAN_VALID != 0 || aux.tp_vlan_tci != 0 {
+                        let tpid = if aux.tp_status & TP_STATUS_VLAN_TPID_VALID != 0 {
+                            aux.tp_vlan_tpid
+                        } else {
+                            0x8100
+                        };
+                        meta.aux_vlan = Some((aux.tp_vlan_tci, tpid));
+                    }
+                }
+                c = libc::CMSG_NXTHDR(&msg, c);
+            }
+        }
+        Ok(Some((meta.wire_len.min(buf.len()), meta)))
+    }
+
+    /// The kernel's counters (reading resets them in the kernel; they are kept here).
+    pub fn stats(&mut self) -> SocketStats {
+        let mut s = TpacketStats::default();
+        let mut len = socklen::<TpacketStats>();
+        // SAFETY: s and len are valid for the size given.
+        let rc = unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                PACKET_STATISTICS,
+                std::ptr::from_mut(&mut s).cast(),
+                &mut len,
+            )
+        };
+        if rc == 0 {
+            // tp_packets counts every frame queued, including those then dropped.
+            self.stats.received += u64::from(s.tp_packets.saturating_sub(s.tp_drops));
+            self.stats.dropped += u64::from(s.tp_drops);
+        }
+        self.stats
+    }
+}
+
+/// Waits until one of the sockets has a frame, or `timeout` passes. Returns the indexes
+/// of the readable sockets.
+pub fn wait(sockets: &[CaptureSocket], timeout: Duration) -> io::Result<Vec<usize>> {
+    let mut fds: Vec<libc::pollfd> = sockets
+        .iter()
+        .map(|s| libc::pollfd {
+            fd: s.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    // SAFETY: fds is a valid array of pollfd of the length passed.
+    let n = unsafe {
+        libc::poll(
+            fds.as_mut_ptr(),
+            fds.len() as libc::nfds_t,
+            libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX),
+        )
+    };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        return if e.kind() == io::ErrorKind::Interrupted {
+            Ok(Vec::new())
+        } else {
+            Err(e)
+        };
+    }
+    Ok(fds
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.revents & libc::POLLIN != 0)
+        .map(|(i, _)| i)
+        .collect())
+}
+
+/// Name, index and MAC of each interface of the current network namespace.
+pub fn interfaces() -> Vec<(String, u32, Option<[u8; 6]>)> {
+    pnet::datalink::interfaces()
+        .into_iter()
+        .map(|i| (i.name.clone(), i.index, i.mac.map(|m| m.octets())))
+        .collect()
+}

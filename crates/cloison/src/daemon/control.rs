@@ -1,0 +1,243 @@
+//! The daemon's control socket, both ends: `cloison status`, `cloison reload [--confirm
+//! N]` and `cloison confirm` (the client, `request`) talk to the running daemon (the
+//! server, `serve`) through it. One JSON request line per connection, one JSON answer.
+//! The socket is root-only (mode 0600): it can change the firewall. The server bounds
+//! what a client can cost it: a request line of at most `MAX_REQUEST` bytes read within
+//! `REQUEST_TIMEOUT`, at most `MAX_CONNECTIONS` at once, and `accept` errors (EMFILE)
+//! back off instead of spinning.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixListener;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use cloison_core::hash::Hash;
+use serde::{Deserialize, Serialize};
+
+const SOCKET: &str = "control.sock";
+
+/// The runtime directory: `CLOISON_RUNTIME_DIR`, else systemd's `RUNTIME_DIRECTORY`,
+/// else `/run/cloison`.
+pub fn runtime_dir() -> PathBuf {
+    std::env::var_os("CLOISON_RUNTIME_DIR")
+        .or_else(|| std::env::var_os("RUNTIME_DIRECTORY"))
+        .map_or_else(|| PathBuf::from("/run/cloison"), PathBuf::from)
+}
+
+pub fn socket_path(dir: &Path) -> PathBuf {
+    dir.join(SOCKET)
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum Request {
+    Status,
+    /// Re-read the configuration; with `confirm_secs`, roll back unless confirmed.
+    Reload {
+        confirm_secs: Option<u64>,
+    },
+    Confirm,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+pub enum Response {
+    Status(DaemonStatus),
+    Done { message: String },
+    Error { message: String },
+}
+
+/// What the daemon knows that the kernel does not.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DaemonStatus {
+    pub pid: u32,
+    pub uptime_secs: u64,
+    pub config_path: String,
+    pub config_hash: Hash,
+    /// Where the running configuration came from: the file, or the last known good.
+    pub config_source: String,
+    pub ruleset_hash: Hash,
+    /// Seconds left before a `reload --confirm` is rolled back.
+    pub confirm_pending_secs: Option<u64>,
+    pub alerts_last_hour: BTreeMap<String, u64>,
+    /// Per capture interface: frames received and dropped by the kernel (socket full).
+    pub capture: BTreeMap<String, CaptureCounters>,
+    pub drift_repairs: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CaptureCounters {
+    pub received: u64,
+    pub dropped: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("the cloison daemon is not running (no control socket at {})", path.display())]
+    NotRunning { path: PathBuf },
+    #[error("talking to the daemon at {} failed", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the daemon sent an answer cloison cannot read")]
+    Protocol(#[source] serde_json::Error),
+}
+
+/// Sends one request to the daemon and waits for its answer.
+pub fn request(dir: &Path, req: &Request, timeout: Duration) -> Result<Response, ControlError> {
+    let path = socket_path(dir);
+    let io = |source| ControlError::Io {
+        path: path.clone(),
+        source,
+    };
+    let mut stream = match UnixStream::connect(&path) {
+        Ok(s) => s,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            return Err(ControlError::NotRunning { path });
+        }
+        Err(e) => return Err(io(e)),
+    };
+    stream.set_read_timeout(Some(timeout)).map_err(io)?;
+    let mut line = serde_json::to_string(req).map_err(ControlError::Protocol)?;
+    line.push('\n');
+    stream.write_all(line.as_bytes()).map_err(io)?;
+    let mut answer = String::new();
+    BufReader::new(&stream).read_line(&mut answer).map_err(io)?;
+    serde_json::from_str(&answer).map_err(ControlError::Protocol)
+}
+
+/// The longest request line the server reads; requests are a few dozen bytes.
+pub const MAX_REQUEST: usize = 4096;
+/// How long a client may take to send its request line.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections served at once; more wait in the kernel's backlog.
+pub const MAX_CONNECTIONS: usize = 32;
+
+/// A request and where its answer goes, for the daemon's loop.
+pub type Call = (Request, oneshot::Sender<Response>);
+
+/// Creates the runtime directory and binds the socket (mode 0600), replacing a socket
+/// file left by a daemon that was killed.
+pub fn bind(dir: &Path) -> std::io::Result<UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir)?;
+    let path = socket_path(dir);
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let listener = UnixListener::bind(&path)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Serves the socket until the daemon's loop goes away.
+pub async fn serve(listener: UnixListener, calls: mpsc::Sender<Call>) {
+    let slots = std::sync::Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut backoff = Duration::from_millis(10);
+    let mut errors = cloison_core::alert::LogLimit::new(Duration::from_secs(60));
+    loop {
+        let Ok(slot) = std::sync::Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                backoff = Duration::from_millis(10);
+                let calls = calls.clone();
+                tokio::spawn(async move {
+                    answer(stream, calls).await;
+                    drop(slot);
+                });
+            }
+            Err(e) => {
+                if let Some(held_back) = errors.allow(std::time::Instant::now()) {
+                    tracing::warn!(cause = %e, held_back, "control socket: accept failed; backing off");
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+/// Reads one bounded request line, asks the loop, writes the answer.
+async fn answer(stream: tokio::net::UnixStream, calls: mpsc::Sender<Call>) {
+    let (read, mut write) = stream.into_split();
+    let mut line = Vec::new();
+    let limited = read.take(MAX_REQUEST as u64 + 1);
+    let read = tokio::time::timeout(
+        REQUEST_TIMEOUT,
+        tokio::io::BufReader::new(limited).read_until(b'\n', &mut line),
+    )
+    .await;
+    let answer = match read {
+        Err(_) => Response::Error {
+            message: format!("no request within {} s", REQUEST_TIMEOUT.as_secs()),
+        },
+        Ok(Err(e)) => Response::Error {
+            message: format!("unreadable request: {e}"),
+        },
+        Ok(Ok(_)) if line.len() > MAX_REQUEST => Response::Error {
+            message: format!("request longer than {MAX_REQUEST} bytes"),
+        },
+        Ok(Ok(_)) => match serde_json::from_slice::<Request>(&line) {
+            Ok(req) => {
+                let (reply, wait) = oneshot::channel();
+                if calls.send((req, reply)).await.is_err() {
+                    return;
+                }
+                wait.await.unwrap_or(Response::Error {
+                    message: "the daemon is stopping".into(),
+                })
+            }
+            Err(e) => Response::Error {
+                message: format!("unreadable request: {e}"),
+            },
+        },
+    };
+    let mut out = serde_json::to_string(&answer).unwrap_or_default();
+    out.push('\n');
+    let _ = write.write_all(out.as_bytes()).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip_as_json() {
+        for r in [
+            Request::Status,
+            Request::Reload {
+                confirm_secs: Some(300),
+            },
+            Request::Confirm,
+        ] {
+            let s = serde_json::to_string(&r).unwrap();
+            assert_eq!(serde_json::from_str::<Request>(&s).unwrap(), r);
+        }
+        assert_eq!(
+            serde_json::to_string(&Request::Status).unwrap(),
+            r#"{"cmd":"status"}"#
+        );
+    }
+
+    #[test]
+    fn a_missing_socket_means_not_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = request(dir.path(), &Request::Status, Duration::from_secs(1)).unwrap_err();
+        assert!(matches!(err, ControlError::NotRunning { .. }), "{err}");
+    }
+}

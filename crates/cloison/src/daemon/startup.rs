@@ -1,0 +1,113 @@
+//! Start-up: which configuration to run (the file, or the last known good one when the
+//! file is refused), applying it fail-closed (waiting for interfaces that appear late at
+//! boot), and recording it. With no configuration at all, forwarding goes off and the
+//! daemon stops: nothing is forwarded without rules of cloison's in place.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use cloison_core::alert::{Alert, Sink};
+
+use super::supervisor::{Running, hostname};
+use super::{DaemonError, Options, changes, notify, state};
+use crate::apply::{self, ApplyError};
+use crate::config_file;
+use crate::kernel::{Kernel, LinkError};
+
+/// How long start-up waits for an interface the configuration names (at boot, the trunk
+/// NIC may appear after cloison starts; the ruleset is in place meanwhile, forwarding off).
+const WAIT_FOR_INTERFACES: Duration = Duration::from_secs(60);
+
+/// Chooses, applies and records the configuration to run.
+pub async fn start<K: Kernel, S: Sink>(
+    opts: &Options,
+    kernel: &K,
+    sink: &mut S,
+) -> Result<Running, DaemonError> {
+    let path = opts.config_path.display().to_string();
+    let last_good = state::load(&opts.state_dir).unwrap_or_else(|e| {
+        tracing::warn!(cause = %e, "ignoring the saved last known good configuration");
+        None
+    });
+    let (running, rejected) = match config_file::load(&opts.config_path) {
+        Ok(l) => (Running::from_file(l), None),
+        Err(e) => {
+            let errors = e.lines();
+            let Some(lkg) = &last_good else {
+                sink.write(&Alert::config_rejected(
+                    &hostname(),
+                    &path,
+                    &errors,
+                    "nothing (no last known good configuration)",
+                ));
+                // Closed: without rules of ours in place, nothing is forwarded.
+                if let Err(e) = apply::close_if_unprotected(kernel) {
+                    tracing::error!(cause = %e, "cannot switch forwarding off: this box may forward unfiltered traffic");
+                }
+                return Err(DaemonError::NoConfig {
+                    errors,
+                    state_dir: opts.state_dir.clone(),
+                });
+            };
+            let running = Running {
+                config: lkg.config.clone(),
+                hash: lkg.hash.clone(),
+                source: lkg.source.clone(),
+                origin: "the last known good configuration",
+            };
+            (running, Some(errors))
+        }
+    };
+    let router = running.config.router.name.clone().unwrap_or_else(hostname);
+    if let Some(errors) = &rejected {
+        sink.write(&Alert::config_rejected(
+            &router,
+            &path,
+            errors,
+            "the last known good configuration",
+        ));
+    }
+
+    let applied = apply_waiting_for_interfaces(&running.config, kernel).await?;
+    tracing::info!(ruleset = ?applied.ruleset, changes = applied.changes.len(), "configuration applied");
+    for n in &applied.notes {
+        tracing::info!("{n}");
+    }
+    if rejected.is_none() {
+        if let Err(e) = state::save(&opts.state_dir, &running.source) {
+            tracing::warn!(cause = %e, "cannot save the last known good configuration");
+        }
+    }
+    let previous = last_good.as_ref();
+    sink.write(&Alert::config_applied(
+        &router,
+        &path,
+        previous.map(|l| l.hash.as_str()),
+        running.hash.as_str(),
+        &changes::summary(previous.map(|l| &l.config), &running.config),
+    ));
+    Ok(running)
+}
+
+async fn apply_waiting_for_interfaces<K: Kernel>(
+    config: &cloison_core::config::Config,
+    kernel: &K,
+) -> Result<apply::Applied, DaemonError> {
+    let deadline = Instant::now() + WAIT_FOR_INTERFACES;
+    loop {
+        match apply::apply(config, kernel, &BTreeMap::new()).await {
+            Err(ApplyError::Links {
+                source: LinkError::Missing(name),
+                ..
+            }) if Instant::now() < deadline => {
+                let line = format!(
+                    "waiting for interface {name}; the ruleset is in place, forwarding stays off"
+                );
+                notify::status(&line);
+                tracing::warn!("{line}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            other => return other.map_err(DaemonError::Apply),
+        }
+    }
+}

@@ -1,0 +1,622 @@
+//! What the daemon decides, apart from where events come from: the configuration in
+//! force, readings of the kernel (exact counters into the alert folder, and the drift
+//! check with its repair), reloads with or without confirmation, the rollback of an
+//! unconfirmed one, and the status it answers with. It talks to the kernel through
+//! `Kernel` and writes through `Sink`, so every decision here is unit-tested without root
+//! (see the tests at the end, against `kernel::fake::Recorder`). The event loop feeds it.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use cloison_core::alert::event::{EventKind, FlowKey};
+use cloison_core::alert::{Alert, FoldSettings, Folder, LogLimit, Names, Sink, field};
+use cloison_core::config::{Config, Loaded};
+use cloison_core::hash::Hash;
+use cloison_core::nft::{Counts, Sync, compare, counters, keep_highest};
+use cloison_core::plan::{self, Plan};
+use serde_json::Value;
+
+use super::control::DaemonStatus;
+use super::{Options, changes, notify, state};
+use crate::apply;
+use crate::config_file;
+use crate::kernel::Kernel;
+
+/// The configuration in force and where it came from.
+#[derive(Debug, Clone)]
+pub struct Running {
+    pub config: Config,
+    pub source: String,
+    pub hash: Hash,
+    /// "the configuration file" or "the last known good configuration".
+    pub origin: &'static str,
+}
+
+impl Running {
+    pub fn from_file(l: Loaded) -> Running {
+        Running {
+            config: l.config,
+            hash: l.hash,
+            source: l.source,
+            origin: "the configuration file",
+        }
+    }
+}
+
+/// A `reload --confirm` waiting for `cloison confirm`.
+struct Pending {
+    /// The confirmed configuration to come back to.
+    confirmed: Running,
+    deadline: tokio::time::Instant,
+}
+
+pub struct Supervisor<K: Kernel, S: Sink> {
+    opts: Options,
+    kernel: K,
+    sink: S,
+    router: String,
+    running: Running,
+    plan: Plan,
+    /// The plan's canonical table, computed once per plan (the drift check's reference).
+    want: Value,
+    folder: Folder,
+    /// The highest counter values read from the kernel, carried into replaced tables.
+    totals: BTreeMap<String, Counts>,
+    pending: Option<Pending>,
+    started: Instant,
+    /// Alerts of the last hour, for `cloison status`.
+    recent: VecDeque<(SystemTime, &'static str)>,
+    drift_repairs: u64,
+    /// The differences last reported as drift, so a drift that stays (repair = false,
+    /// or a repair that fails) is reported once, not at every reading.
+    last_drift: Option<Vec<String>>,
+    /// Rate limits of the log lines a loop can repeat (one line a minute each, with the
+    /// count of those held back).
+    limits: BTreeMap<&'static str, LogLimit>,
+}
+
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map_or_else(|_| "router".to_owned(), |h| h.trim().to_owned())
+}
+
+fn router_name(config: &Config) -> String {
+    config.router.name.clone().unwrap_or_else(hostname)
+}
+
+fn new_folder(config: &Config, router: &str) -> Folder {
+    let names = Names::from_config(config, router).with_interfaces(
+        crate::capture::interfaces()
+            .into_iter()
+            .map(|(n, i, _)| (i, n)),
+    );
+    Folder::new(names, FoldSettings::from(&config.alerts))
+}
+
+impl<K: Kernel, S: Sink> Supervisor<K, S> {
+    /// Takes over once `running` is applied: reads the counters as a baseline.
+    pub fn new(opts: Options, kernel: K, sink: S, running: Running) -> Supervisor<K, S> {
+        let router = router_name(&running.config);
+        let plan = plan::plan(&running.config);
+        let mut s = Supervisor {
+            opts,
+            kernel,
+            sink,
+            folder: new_folder(&running.config, &router),
+            router,
+            want: plan.canonical(),
+            plan,
+            running,
+            totals: BTreeMap::new(),
+            pending: None,
+            started: Instant::now(),
+            recent: VecDeque::new(),
+            drift_repairs: 0,
+            last_drift: None,
+            limits: BTreeMap::new(),
+        };
+        s.read_kernel(SystemTime::now(), true);
+        s
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.running.config
+    }
+
+    pub fn running_hash(&self) -> &Hash {
+        &self.running.hash
+    }
+
+    pub fn sink(&self) -> &S {
+        &self.sink
+    }
+
+    /// When an unconfirmed reload is rolled back.
+    pub fn confirm_deadline(&self) -> Option<tokio::time::Instant> {
+        self.pending.as_ref().map(|p| p.deadline)
+    }
+
+    /// `Some(lines held back)` when the line `key` may be logged now.
+    pub fn limited(&mut self, key: &'static str) -> Option<u64> {
+        self.limits
+            .entry(key)
+            .or_insert_with(|| LogLimit::new(Duration::from_secs(60)))
+            .allow(Instant::now())
+    }
+
+    /// One line for systemd's status and the logs.
+    pub fn status_line(&self) -> String {
+        let segs: Vec<&str> = self
+            .running
+            .config
+            .segments
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        format!(
+            "{} segments ({}); ruleset {}; config {} from {}{}",
+            segs.len(),
+            segs.join(", "),
+            self.plan.hash().short(),
+            self.running.hash.short(),
+            self.running.origin,
+            if self.pending.is_some() {
+                "; waiting for `cloison confirm`"
+            } else {
+                ""
+            }
+        )
+    }
+
+    fn emit(&mut self, alert: &Alert) {
+        self.sink.write(alert);
+        let now = SystemTime::now();
+        self.recent.push_back((now, alert.kind().name()));
+        while self.recent.front().is_some_and(|(t, _)| {
+            now.duration_since(*t).unwrap_or_default() > Duration::from_secs(3600)
+        }) {
+            self.recent.pop_front();
+        }
+    }
+
+    pub fn emit_all(&mut self, alerts: Vec<Alert>) {
+        for a in &alerts {
+            self.emit(a);
+        }
+    }
+
+    /// An entry the folder did not produce still takes a place in the per-minute bound.
+    pub fn emit_daemon(&mut self, alert: Alert) {
+        self.folder.note_entry(SystemTime::now());
+        self.emit(&alert);
+    }
+
+    /// Flow keys from NFLOG samples or the capture: first alerts where due.
+    pub fn observe(&mut self, keys: impl IntoIterator<Item = FlowKey>, now: SystemTime) {
+        for key in keys {
+            if let Some(a) = self.folder.observe(&key, now) {
+                self.emit(&a);
+            }
+        }
+    }
+
+    /// The summaries due now.
+    pub fn tick(&mut self, now: SystemTime) {
+        let due = self.folder.tick(now);
+        self.emit_all(due);
+    }
+
+    /// Everything still held, at shutdown.
+    pub fn flush(&mut self, now: SystemTime) {
+        let last = self.folder.flush(now);
+        self.emit_all(last);
+    }
+
+    /// Reads the live table: counters into the folder, and the drift check. With
+    /// `baseline`, the readings only set the starting point (after a table replacement).
+    pub fn read_kernel(&mut self, now: SystemTime, baseline: bool) {
+        let live = match self.kernel.list_table() {
+            Ok(live) => live,
+            Err(e) => {
+                if let Some(held_back) = self.limited("read") {
+                    tracing::error!(cause = %e, held_back, "cannot read the live ruleset");
+                }
+                return;
+            }
+        };
+        if let Some(doc) = &live {
+            let c = counters(doc);
+            let readings: Vec<(String, u64)> =
+                c.iter().map(|(k, v)| (k.clone(), v.packets)).collect();
+            if baseline {
+                self.folder.baseline(&readings);
+            } else {
+                let alerts = self.folder.counters(&readings, now);
+                self.emit_all(alerts);
+            }
+            keep_highest(&mut self.totals, &c);
+        }
+        if baseline {
+            return;
+        }
+        match compare(&self.want, live.as_ref()) {
+            Sync::InSync => self.last_drift = None,
+            drift => self.on_drift(drift.differences(), now),
+        }
+    }
+
+    fn on_drift(&mut self, diffs: Vec<String>, now: SystemTime) {
+        let repair = self.running.config.daemon.repair;
+        let repaired = repair && {
+            match apply::apply_ruleset(&self.plan, &self.kernel, &self.totals) {
+                Ok(_) => {
+                    self.drift_repairs += 1;
+                    true
+                }
+                Err(e) => {
+                    if let Some(held_back) = self.limited("repair") {
+                        tracing::error!(cause = %e, held_back, "cannot repair the ruleset");
+                    }
+                    false
+                }
+            }
+        };
+        // A drift left in place is reported once; a new change is reported again.
+        if self.last_drift.as_ref() != Some(&diffs) {
+            tracing::error!(differences = %diffs.join("; "), repaired, "ruleset drift");
+            let alert = Alert::ruleset_drift(&self.router, &diffs.join("\n"), repaired);
+            self.emit_daemon(alert);
+        }
+        if repaired {
+            self.last_drift = None;
+            self.read_kernel(now, true);
+        } else {
+            self.last_drift = Some(diffs);
+        }
+    }
+
+    /// A configuration was refused; the running one stays.
+    fn reject(&mut self, errors: &str) {
+        let path = self.opts.config_path.display().to_string();
+        let alert =
+            Alert::config_rejected(&self.router, &path, errors, "the running configuration");
+        self.emit_daemon(alert);
+    }
+
+    fn save_last_good(&self) {
+        if let Err(e) = state::save(&self.opts.state_dir, &self.running.source) {
+            tracing::warn!(cause = %e, "cannot save the last known good configuration");
+        }
+    }
+
+    /// Re-reads the file; applies it if valid, else keeps what runs. With `confirm`, the
+    /// previous configuration comes back after that long unless confirmed.
+    pub async fn reload(&mut self, confirm: Option<Duration>) -> Result<String, String> {
+        notify::reloading();
+        let result = match config_file::load(&self.opts.config_path) {
+            Ok(l) => self.switch_to(Running::from_file(l), confirm).await,
+            Err(e) => {
+                let errors = e.lines();
+                self.reject(&errors);
+                Err(format!(
+                    "{} was rejected; the running configuration stays in force:\n{errors}",
+                    self.opts.config_path.display()
+                ))
+            }
+        };
+        notify::ready(&self.status_line());
+        result
+    }
+
+    /// `cloison confirm`: the configuration on trial becomes the last known good.
+    pub fn confirm(&mut self) -> Result<String, String> {
+        match self.pending.take() {
+            Some(_) => {
+                self.save_last_good();
+                notify::status(&self.status_line());
+                Ok(format!(
+                    "configuration {} confirmed; it is now the last known good",
+                    self.running.hash.short()
+                ))
+            }
+            None => Err("nothing to confirm: no `reload --confirm` is waiting".into()),
+        }
+    }
+
+    /// Applies `next` and makes it the running configuration.
+    async fn switch_to(
+        &mut self,
+        next: Running,
+        confirm: Option<Duration>,
+    ) -> Result<String, String> {
+        let now = SystemTime::now();
+        // Counts up to now are reported under the old names before they change.
+        self.read_kernel(now, false);
+        self.flush(now);
+        let applied = match apply::apply(&next.config, &self.kernel, &self.totals).await {
+            Ok(a) => a,
+            Err(e) => {
+                let errors = format!("{e:#}");
+                self.reject(&errors);
+                // The old table is in place (apply changes nothing when nft refuses).
+                return Err(format!(
+                    "the new configuration could not be applied, the running one stays: {errors}"
+                ));
+            }
+        };
+        let summary = changes::summary(Some(&self.running.config), &next.config);
+        let old = std::mem::replace(&mut self.running, next);
+        self.router = router_name(&self.running.config);
+        self.plan = plan::plan(&self.running.config);
+        self.want = self.plan.canonical();
+        self.folder = new_folder(&self.running.config, &self.router);
+        self.read_kernel(SystemTime::now(), true);
+        let path = self.opts.config_path.display().to_string();
+        let alert = Alert::config_applied(
+            &self.router,
+            &path,
+            Some(old.hash.as_str()),
+            self.running.hash.as_str(),
+            &summary,
+        );
+        self.emit_daemon(alert);
+        tracing::info!(ruleset = ?applied.ruleset, %summary, "configuration applied");
+        let short = self.running.hash.short().to_owned();
+        match confirm {
+            Some(after) => {
+                // Keep the confirmed configuration to come back to.
+                let confirmed = self.pending.take().map_or(old, |p| p.confirmed);
+                self.pending = Some(Pending {
+                    confirmed,
+                    deadline: tokio::time::Instant::now() + after,
+                });
+                Ok(format!(
+                    "applied {short} ({summary}); it will be rolled back in {} s unless `cloison confirm` is run",
+                    after.as_secs()
+                ))
+            }
+            None => {
+                self.pending = None;
+                self.save_last_good();
+                Ok(format!("applied {short} ({summary})"))
+            }
+        }
+    }
+
+    /// `reload --confirm` was not confirmed in time: back to the confirmed configuration.
+    pub async fn rollback(&mut self) {
+        let Some(Pending { confirmed, .. }) = self.pending.take() else {
+            return;
+        };
+        let back_to = confirmed.hash.short().to_owned();
+        tracing::warn!(%back_to, "not confirmed in time: rolling back");
+        notify::reloading();
+        match self.switch_to(confirmed, None).await {
+            Ok(m) => {
+                let alert = Alert::daemon(
+                    EventKind::ConfigApplied,
+                    &self.router,
+                    format!(
+                        "rolled back to configuration {back_to}: the change was not confirmed in time"
+                    ),
+                    &[(field::DETAIL, m)],
+                );
+                self.emit_daemon(alert);
+            }
+            Err(e) => tracing::error!(cause = %e, "rollback failed"),
+        }
+        notify::ready(&self.status_line());
+    }
+
+    /// What `cloison status` shows of the daemon; `capture` comes from the event loop.
+    pub fn status(
+        &self,
+        capture: BTreeMap<String, super::control::CaptureCounters>,
+    ) -> DaemonStatus {
+        let mut alerts = BTreeMap::new();
+        let now = SystemTime::now();
+        for (t, k) in &self.recent {
+            if now.duration_since(*t).unwrap_or_default() <= Duration::from_secs(3600) {
+                *alerts.entry((*k).to_owned()).or_insert(0) += 1;
+            }
+        }
+        DaemonStatus {
+            pid: std::process::id(),
+            uptime_secs: self.started.elapsed().as_secs(),
+            config_path: self.opts.config_path.display().to_string(),
+            config_hash: self.running.hash.clone(),
+            config_source: self.running.origin.to_owned(),
+            ruleset_hash: self.plan.hash(),
+            confirm_pending_secs: self.pending.as_ref().map(|p| {
+                p.deadline
+                    .saturating_duration_since(tokio::time::Instant::now())
+                    .as_secs()
+            }),
+            alerts_last_hour: alerts,
+            capture,
+            drift_repairs: self.drift_repairs,
+        }
+    }
+
+    /// The state directory of this daemon.
+    pub fn state_dir(&self) -> &PathBuf {
+        &self.opts.state_dir
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::fake::Recorder;
+    use cloison_core::alert::Alert;
+
+    const LAB: &str = include_str!("../../../../config/lab.toml");
+
+    fn run<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    struct Setup {
+        dir: tempfile::TempDir,
+        sup: Supervisor<Recorder, Vec<Alert>>,
+    }
+
+    impl Setup {
+        fn write_config(&self, text: &str) {
+            std::fs::write(self.dir.path().join("cloison.toml"), text).unwrap();
+        }
+        fn kernel(&self) -> &Recorder {
+            &self.sup.kernel
+        }
+        fn events(&self, kind: EventKind) -> Vec<&Alert> {
+            self.sup.sink.iter().filter(|a| a.kind() == kind).collect()
+        }
+    }
+
+    /// A box that applied config/lab.toml, as start-up leaves it.
+    fn started(text: &str) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("cloison.toml"), text).unwrap();
+        let opts = Options {
+            config_path: dir.path().join("cloison.toml"),
+            state_dir: dir.path().join("state"),
+            runtime_dir: dir.path().join("run"),
+        };
+        let loaded = config_file::load(&opts.config_path).unwrap();
+        let kernel = Recorder::new();
+        run(apply::apply(&loaded.config, &kernel, &BTreeMap::new())).unwrap();
+        let sup = Supervisor::new(opts, kernel, Vec::new(), Running::from_file(loaded));
+        Setup { dir, sup }
+    }
+
+    #[test]
+    fn a_foreign_change_is_repaired_and_reported_once() {
+        let mut b = started(LAB);
+        b.kernel().flush_chain("pair/kiosk/mairie");
+        b.sup.read_kernel(SystemTime::now(), false);
+        let drift = b.events(EventKind::RulesetDrift);
+        assert_eq!(drift.len(), 1);
+        assert_eq!(
+            drift[0].field(field::DETAIL),
+            Some("chain pair/kiosk/mairie: 0 rules instead of 2")
+        );
+        assert_eq!(b.sup.drift_repairs, 1);
+        let plan = plan::plan(b.sup.config());
+        assert!(compare(&plan.canonical(), b.kernel().table.borrow().as_ref()).in_sync());
+        b.sup.read_kernel(SystemTime::now(), false);
+        assert_eq!(
+            b.events(EventKind::RulesetDrift).len(),
+            1,
+            "nothing new to report"
+        );
+    }
+
+    #[test]
+    fn without_repair_a_drift_is_reported_once_and_left() {
+        let mut b = started(&LAB.replace("[alerts]", "[daemon]\nrepair = false\n\n[alerts]"));
+        b.kernel().flush_chain("pair/kiosk/mairie");
+        for _ in 0..3 {
+            b.sup.read_kernel(SystemTime::now(), false);
+        }
+        assert_eq!(b.events(EventKind::RulesetDrift).len(), 1);
+        assert_eq!(b.sup.drift_repairs, 0);
+        assert_eq!(
+            b.kernel().calls_of(&["apply_ruleset"]).len(),
+            1,
+            "only start-up's"
+        );
+    }
+
+    #[test]
+    fn a_deleted_table_comes_back_with_its_counts() {
+        let mut b = started(LAB);
+        b.kernel().count("kiosk/mairie", 40);
+        b.sup.read_kernel(SystemTime::now(), false);
+        *b.kernel().table.borrow_mut() = None;
+        b.sup.read_kernel(SystemTime::now(), false);
+        let live = counters(b.kernel().table.borrow().as_ref().unwrap());
+        assert_eq!(live["kiosk/mairie"].packets, 40);
+        let drift = b.events(EventKind::RulesetDrift);
+        assert_eq!(
+            drift[0].field(field::DETAIL),
+            Some("table inet cloison is missing")
+        );
+    }
+
+    #[test]
+    fn an_unconfirmed_reload_is_rolled_back() {
+        let mut b = started(LAB);
+        let first = b.sup.running_hash().clone();
+        let before = b.kernel().table.borrow().clone();
+        b.write_config(&LAB.replace("ports = [5900]", "ports = [5900, 3389]"));
+        let m = run(b.sup.reload(Some(Duration::from_secs(60)))).unwrap();
+        assert!(m.contains("rolled back in 60 s"), "{m}");
+        assert_ne!(b.sup.running_hash(), &first);
+        assert!(b.sup.confirm_deadline().is_some());
+        assert_ne!(*b.kernel().table.borrow(), before);
+        run(b.sup.rollback());
+        assert_eq!(b.sup.running_hash(), &first);
+        assert!(b.sup.confirm_deadline().is_none());
+        let plan = plan::plan(b.sup.config());
+        assert!(compare(&plan.canonical(), b.kernel().table.borrow().as_ref()).in_sync());
+        let applied = b.events(EventKind::ConfigApplied);
+        assert!(
+            applied.last().unwrap().message().contains("rolled back"),
+            "{applied:?}"
+        );
+    }
+
+    #[test]
+    fn a_confirmed_reload_becomes_the_last_known_good() {
+        let mut b = started(LAB);
+        let text = LAB.replace("ports = [5900]", "ports = [5900, 3389]");
+        b.write_config(&text);
+        run(b.sup.reload(Some(Duration::from_secs(60)))).unwrap();
+        assert!(b.sup.confirm().is_ok());
+        assert!(b.sup.confirm().is_err(), "nothing left to confirm");
+        let saved = state::load(b.sup.state_dir()).unwrap().unwrap();
+        assert_eq!(saved.source, text);
+    }
+
+    #[test]
+    fn an_invalid_file_is_rejected_and_changes_nothing() {
+        let mut b = started(LAB);
+        let before = b.kernel().table.borrow().clone();
+        b.kernel().forget_calls();
+        b.write_config(&LAB.replace(
+            "address = \"192.168.20.1/24\"",
+            "address = \"192.168.20.1/33\"",
+        ));
+        let err = run(b.sup.reload(None)).unwrap_err();
+        assert!(err.contains("was rejected"), "{err}");
+        assert_eq!(*b.kernel().table.borrow(), before);
+        assert!(
+            b.kernel()
+                .calls_of(&["apply_ruleset", "set_sysctl", "ensure"])
+                .is_empty()
+        );
+        assert_eq!(b.events(EventKind::ConfigRejected).len(), 1);
+    }
+
+    #[test]
+    fn a_ruleset_the_kernel_refuses_keeps_the_running_one() {
+        let mut b = started(LAB);
+        let first = b.sup.running_hash().clone();
+        let before = b.kernel().table.borrow().clone();
+        b.write_config(&LAB.replace("ports = [5900]", "ports = [5900, 3389]"));
+        b.kernel().fail("apply_ruleset");
+        let err = run(b.sup.reload(None)).unwrap_err();
+        assert!(err.contains("could not be applied"), "{err}");
+        assert_eq!(b.sup.running_hash(), &first);
+        assert_eq!(*b.kernel().table.borrow(), before);
+        assert_eq!(
+            b.kernel().sysctl_value(plan::FORWARDING_V4).as_deref(),
+            Some("1")
+        );
+    }
+}

@@ -1,0 +1,18 @@
+//! cloison: segment isolation for the small router at the edge of a French town hall.
+//!
+//! This crate is the edges and what puts them together; the decisions are made in the
+//! pure `cloison_core`. Edges, one module each: `kernel` (nftables, rtnetlink, sysctls,
+//! behind the `Kernel` trait), `capture` (packet sockets), `nflog` (the ruleset's sampled
+//! drops), `journal` (alerts to journald), `config_file`. On top of them: `apply`,
+//! `status`, the `daemon` and the `cli`. The Debian package installs this crate's
+//! binary and nothing of `cloison-lab`.
+
+pub mod apply;
+pub mod capture;
+pub mod cli;
+pub mod config_file;
+pub mod daemon;
+pub mod journal;
+pub mod kernel;
+pub mod nflog;
+pub mod status;
