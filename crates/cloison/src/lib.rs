@@ -10,6 +10,7 @@
 pub mod apply;
 pub mod capture;
 pub mod cli;
+pub mod commands;
 pub mod config_file;
 pub mod daemon;
 pub mod journal;

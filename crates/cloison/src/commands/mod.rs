@@ -1,0 +1,60 @@
+//! One module per subcommand: what it does with the library and what it prints. The
+//! binary's `main` parses the command line and dispatches here.
+
+mod apply;
+mod check;
+mod control;
+mod plan;
+mod status;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+use crate::config_file::{self, LoadError, Loaded};
+
+pub use control::CONTROL_TIMEOUT;
+
+/// Exit status for an unreadable file or a usage error (clap uses 2 too).
+pub const EXIT_USAGE: u8 = 2;
+
+/// Runs the subcommand; the exit status, or an error `main` prints with its causes.
+pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Command::Check => Ok(check::run(cli)),
+        Command::Plan { json } => Ok(plan::run(cli, *json)),
+        Command::Apply { remove } => apply::run(cli, *remove),
+        Command::Status {
+            json,
+            require_daemon,
+        } => status::run(cli, *json, *require_daemon),
+        Command::Run => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            let opts = crate::daemon::Options::new(cli.config.clone());
+            rt.block_on(crate::daemon::run(opts, std::future::pending()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Reload { confirm } => control::reload(*confirm),
+        Command::Confirm => control::confirm(),
+        Command::Manpages { dir } => {
+            std::fs::create_dir_all(dir)?;
+            for (name, page) in crate::cli::manpages() {
+                std::fs::write(dir.join(name), page)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// The configuration, or the exit status after printing why it cannot be used.
+fn load(cli: &Cli) -> Result<Loaded, ExitCode> {
+    config_file::load(&cli.config).map_err(|e| {
+        eprintln!("{e}");
+        match e {
+            LoadError::Read { .. } => ExitCode::from(EXIT_USAGE),
+            LoadError::Invalid(_) => ExitCode::FAILURE,
+        }
+    })
+}
