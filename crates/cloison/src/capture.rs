@@ -66,11 +66,6 @@ struct TpacketStats {
     tp_drops: u32,
 }
 
-/// The size of `T` as the kernel's `socklen_t` (socket structures are a few bytes).
-fn socklen<T>() -> libc::socklen_t {
-    libc::socklen_t::try_from(size_of::<T>()).expect("a socket structure's size fits socklen_t")
-}
-
 fn check(rc: libc::c_int) -> io::Result<()> {
     if rc < 0 {
         Err(io::Error::last_os_error())
@@ -80,16 +75,7 @@ fn check(rc: libc::c_int) -> io::Result<()> {
 }
 
 fn setsockopt<T>(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
-    // SAFETY: `value` points to a live T of the size passed.
-    check(unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            std::ptr::from_ref(value).cast(),
-            socklen::<T>(),
-        )
-    })
+    crate::sockopt::set(fd.as_raw_fd(), level, name, value)
 }
 
 impl CaptureSocket {
@@ -136,10 +122,7 @@ impl CaptureSocket {
             PACKET_IGNORE_OUTGOING,
             &1 as &libc::c_int,
         );
-        let size = libc::c_int::try_from(rcvbuf).unwrap_or(libc::c_int::MAX);
-        if setsockopt(&fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &size).is_err() {
-            setsockopt(&fd, libc::SOL_SOCKET, libc::SO_RCVBUF, &size)?;
-        }
+        crate::sockopt::set_rcvbuf(fd.as_raw_fd(), rcvbuf)?;
         // SAFETY: sockaddr_ll is plain data; zeroed is a valid value.
         let mut addr: libc::sockaddr_ll = unsafe { zeroed() };
         addr.sll_family = libc::sa_family_t::try_from(libc::AF_PACKET).expect("AF_PACKET is 17");
@@ -154,7 +137,7 @@ impl CaptureSocket {
             libc::bind(
                 fd.as_raw_fd(),
                 std::ptr::from_ref(&addr).cast(),
-                socklen::<libc::sockaddr_ll>(),
+                crate::sockopt::socklen::<libc::sockaddr_ll>(),
             )
         })?;
         Ok(CaptureSocket {
@@ -226,7 +209,7 @@ impl CaptureSocket {
     /// The kernel's counters (reading resets them in the kernel; they are kept here).
     pub fn stats(&mut self) -> SocketStats {
         let mut s = TpacketStats::default();
-        let mut len = socklen::<TpacketStats>();
+        let mut len = crate::sockopt::socklen::<TpacketStats>();
         // SAFETY: s and len are valid for the size given.
         let rc = unsafe {
             libc::getsockopt(

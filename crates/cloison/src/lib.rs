@@ -16,4 +16,5 @@ pub mod daemon;
 pub mod journal;
 pub mod kernel;
 pub mod nflog;
+pub mod sockopt;
 pub mod status;

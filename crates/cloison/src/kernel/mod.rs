@@ -8,6 +8,7 @@
 #[cfg(test)]
 pub mod fake;
 pub mod netlink;
+pub mod nfnetlink;
 pub mod nft;
 pub mod sysctl;
 
