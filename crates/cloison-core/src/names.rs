@@ -18,8 +18,10 @@ pub const NFLOG_GROUP: u32 = 1793;
 pub const LOG_RATE_PER_SECOND: u32 = 50;
 pub const LOG_BURST: u32 = 100;
 
-/// Base chains.
-pub const CHAIN_PREROUTING: &str = "prerouting";
+/// Base chains. `sources` checks source addresses (prerouting, before conntrack);
+/// `segments` decides where a segment's packets may go (prerouting, before routing).
+pub const CHAIN_SOURCES: &str = "sources";
+pub const CHAIN_SEGMENTS: &str = "segments";
 pub const CHAIN_FORWARD: &str = "forward";
 pub const CHAIN_INPUT: &str = "input";
 pub const CHAIN_POSTROUTING: &str = "postrouting";
@@ -36,11 +38,22 @@ pub const ROUTE_TABLE_BASE: u32 = 7300;
 pub const RULE_PRIORITY_MAIN_FIRST: u32 = 7300;
 pub const RULE_PRIORITY_SEGMENTS: u32 = 7310;
 
+/// The second wall (`plan::wall`): its exceptions (allowed flows and their replies, all
+/// at one priority), then one rule per segment sending it to its wall table, numbered
+/// from `WALL_TABLE_BASE` by segment; all before the routes the segments use.
+pub const RULE_PRIORITY_WALL_EXCEPTIONS: u32 = 7100;
+pub const RULE_PRIORITY_WALL: u32 = 7200;
+pub const WALL_TABLE_BASE: u32 = 7400;
+
 /// The rule priorities that belong to cloison: whatever sits there is cloison's to remove.
 pub const RULE_PRIORITIES: Range<u32> =
-    RULE_PRIORITY_MAIN_FIRST..RULE_PRIORITY_SEGMENTS + count(MAX_SEGMENTS);
-/// The routing tables that belong to cloison, one per uplink at most.
-pub const ROUTE_TABLES: Range<u32> = ROUTE_TABLE_BASE..ROUTE_TABLE_BASE + count(MAX_UPLINKS);
+    RULE_PRIORITY_WALL_EXCEPTIONS..RULE_PRIORITY_SEGMENTS + count(MAX_SEGMENTS);
+/// The routing tables that belong to cloison: one per uplink, one per segment's wall.
+pub const UPLINK_TABLES: Range<u32> = ROUTE_TABLE_BASE..ROUTE_TABLE_BASE + count(MAX_UPLINKS);
+pub const WALL_TABLES: Range<u32> = WALL_TABLE_BASE..WALL_TABLE_BASE + count(MAX_SEGMENTS);
+
+const _: () = assert!(RULE_PRIORITY_WALL + count(MAX_SEGMENTS) <= RULE_PRIORITY_MAIN_FIRST);
+const _: () = assert!(UPLINK_TABLES.end <= WALL_TABLES.start);
 
 /// A configuration limit as a number of priorities or tables.
 #[allow(clippy::cast_possible_truncation)] // checked by the assert, at compile time
@@ -49,7 +62,13 @@ const fn count(limit: usize) -> u32 {
     limit as u32
 }
 
-/// Chain holding the forward decisions for traffic entering segment `seg`.
+/// Chain deciding, by destination, where packets entering segment `seg` may go
+/// (prerouting).
+pub fn chain_from(seg: &str) -> String {
+    format!("from/{seg}")
+}
+
+/// Chain checking by which interface packets from segment `seg` leave (forward).
 pub fn chain_forward_from(seg: &str) -> String {
     format!("fwd/{seg}")
 }

@@ -24,6 +24,33 @@ pub enum ProgramsError {
 }
 
 impl Programs {
+    /// Fails when a program is older than the sources it is built from (in a checkout):
+    /// `cargo test -p cloison-lab` builds this crate, not the `cloison` binary, and a
+    /// test must never pass against a stale one. `cargo nextest run --workspace` (what
+    /// tests/run does) builds both.
+    pub fn check_fresh(&self, repo: &Path) -> Result<(), String> {
+        for (program, crates) in [
+            (&self.cloison, &["cloison", "cloison-core"][..]),
+            (&self.lab, &["cloison-lab", "cloison", "cloison-core"][..]),
+        ] {
+            let built =
+                modified(program).ok_or_else(|| format!("cannot stat {}", program.display()))?;
+            for c in crates {
+                let src = repo.join("crates").join(c).join("src");
+                if let Some((path, at)) = newest(&src) {
+                    if at > built {
+                        return Err(format!(
+                            "{} is older than {}: build the workspace first (`cargo build --workspace`, or run the tests with `cargo nextest run --workspace`)",
+                            program.display(),
+                            path.display()
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// `CLOISON_BIN` and `CLOISON_LAB_BIN` when set; otherwise the programs next to the
     /// running executable (`target/<profile>/`, also for tests and benches, which cargo
     /// builds in `target/<profile>/deps/`).
@@ -46,4 +73,27 @@ impl Programs {
             lab: pick("CLOISON_LAB_BIN", "cloison-lab")?,
         })
     }
+}
+
+fn modified(path: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// The most recently modified file under `dir`.
+fn newest(dir: &Path) -> Option<(PathBuf, std::time::SystemTime)> {
+    let mut best: Option<(PathBuf, std::time::SystemTime)> = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let found = if path.is_dir() {
+            newest(&path)
+        } else {
+            modified(&path).map(|t| (path, t))
+        };
+        if let Some((p, t)) = found {
+            if best.as_ref().is_none_or(|(_, b)| t > *b) {
+                best = Some((p, t));
+            }
+        }
+    }
+    best
 }

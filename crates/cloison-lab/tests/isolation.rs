@@ -533,62 +533,166 @@ fn a_broken_config_leaves_the_rules_and_the_matrix_unchanged() {
     ));
 }
 
+/// The segment a lab host sits in (`None` for the boxes and the Internet).
+fn segment_of(n: Node) -> Option<&'static str> {
+    match n {
+        Kiosk => Some("kiosk"),
+        MairiePc | MairieSrv => Some("mairie"),
+        Poste => Some("poste"),
+        _ => None,
+    }
+}
+
 #[test]
-fn drift_opens_the_wall_status_sees_it_and_apply_closes_it() {
-    if !require_root("drift_opens_the_wall_status_sees_it_and_apply_closes_it") {
+fn the_second_wall_alone_keeps_every_crossing_row_blocked_and_the_exception_open() {
+    if !require_root(
+        "the_second_wall_alone_keeps_every_crossing_row_blocked_and_the_exception_open",
+    ) {
+        return;
+    }
+    let config = lab_config();
+    let lab = up(&config);
+    // nftables gone entirely, no daemon to put it back: only policy routing stands.
+    let out = lab
+        .command(Router, "nft")
+        .args(["flush", "ruleset"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    // Rows between two segments, or from a segment to private space outside all
+    // segments (the ISP box): the wall's job. Router rows are the ruleset's `input`
+    // alone; Internet rows need the masquerade, which lives in nftables.
+    let rows: Vec<&Row> = MATRIX
+        .iter()
+        .filter(|r| match r.to {
+            Host(Isp) => true,
+            Host(to) => segment_of(to).is_some() && segment_of(to) != segment_of(r.from),
+            RouterOn(_) => false,
+        })
+        .collect();
+    assert!(rows.len() >= 20, "{} rows", rows.len());
+    let mut failures = Vec::new();
+    let mut probed = 0;
+    std::thread::scope(|s| {
+        let mut handles = Vec::new();
+        for r in &rows {
+            for v6 in [false, true] {
+                let Some(dst) = target(&lab, &config, r.to, v6) else {
+                    continue;
+                };
+                let lab = &lab;
+                handles.push((
+                    r,
+                    v6,
+                    dst,
+                    s.spawn(move || {
+                        let ns = lab.ns(r.from);
+                        match r.proto {
+                            Tcp(p) => probe::tcp_connect(ns, SocketAddr::new(dst, p), TIMEOUT),
+                            Udp(p) => probe::udp_exchange(ns, SocketAddr::new(dst, p), TIMEOUT),
+                            Ping => probe::ping(ns, dst, TIMEOUT).map(|ok| {
+                                if ok {
+                                    Reach::Open { seen_peer: None }
+                                } else {
+                                    Reach::TimedOut
+                                }
+                            }),
+                        }
+                        .unwrap_or_else(|e| panic!("probe {:?} -> {dst}: {e}", r.from))
+                    }),
+                ));
+            }
+        }
+        for (r, v6, dst, h) in handles {
+            probed += 1;
+            let reach = h.join().expect("probe thread");
+            let ok = match (r.expect, &reach) {
+                // Stopped by a `prohibit` route: an ICMP error or silence, never an answer.
+                (Blocked, Reach::TimedOut | Reach::Unreachable(_)) => true,
+                (Reached, Reach::Open { .. } | Reach::Refused) => true,
+                _ => false,
+            };
+            if !ok {
+                failures.push(format!(
+                    "{:?} -> {:?} {dst} {:?} ({}): expected {:?}, got {reach:?} [{}]",
+                    r.from,
+                    r.to,
+                    r.proto,
+                    if v6 { "IPv6" } else { "IPv4" },
+                    r.expect,
+                    r.why
+                ));
+            }
+        }
+    });
+    assert!(
+        failures.is_empty(),
+        "with nftables gone, {} of {probed} probes crossed the second wall or lost the exception:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn each_wall_holds_when_the_other_is_changed_and_status_and_apply_see_it() {
+    if !require_root("each_wall_holds_when_the_other_is_changed_and_status_and_apply_see_it") {
         return;
     }
     let config = lab_config();
     let lab = up(&config);
     let smb = SocketAddr::new(IpAddr::V4(lab.v4(MairieSrv).unwrap()), 445);
-    assert_eq!(
-        probe::tcp_connect(lab.ns(Kiosk), smb, TIMEOUT).unwrap(),
-        Reach::TimedOut
-    );
+    let blocked = |when: &str| {
+        let reach = probe::tcp_connect(lab.ns(Kiosk), smb, TIMEOUT).unwrap();
+        assert!(
+            matches!(reach, Reach::TimedOut | Reach::Unreachable(_)),
+            "{when}: the kiosk reached SMB ({reach:?})"
+        );
+    };
+    let run = |program: &str, args: &[&str]| {
+        let out = lab.command(Router, program).args(args).output().unwrap();
+        assert!(out.status.success(), "{program} {args:?}: {}", text(&out));
+    };
+    let status = |want: &str| {
+        let out = cloison(&lab, &["status", "-c", LAB]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(want),
+            "no {want:?} in {}",
+            text(&out)
+        );
+    };
+    let repaired = || {
+        apply(&lab, LAB);
+        let out = cloison(&lab, &["status", "-c", LAB]);
+        assert!(out.status.success(), "{}", text(&out));
+        blocked("after apply");
+    };
+    blocked("as applied");
 
-    // Someone deletes cloison's table: the wall is down (forwarding is still on).
-    let out = lab
-        .command(Router, "nft")
-        .args(["delete", "table", "inet", "cloison"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(
-        matches!(
-            probe::tcp_connect(lab.ns(Kiosk), smb, TIMEOUT).unwrap(),
-            Reach::Open { .. }
-        ),
-        "without the table the kiosk reaches SMB: the test would not see a missing rule otherwise"
-    );
-    let status = cloison(&lab, &["status", "-c", LAB]);
-    assert_eq!(status.status.code(), Some(1), "{}", text(&status));
-    assert!(String::from_utf8_lossy(&status.stdout).contains("MISSING"));
-    apply(&lab, LAB);
-    assert_eq!(
-        probe::tcp_connect(lab.ns(Kiosk), smb, TIMEOUT).unwrap(),
-        Reach::TimedOut
-    );
+    // The table deleted: the second wall stops the kiosk.
+    run("nft", &["delete", "table", "inet", "cloison"]);
+    blocked("table deleted");
+    status("MISSING");
+    repaired();
 
-    // Someone edits it: a rule letting everything through.
-    let out = lab
-        .command(Router, "nft")
-        .args(["insert", "rule", "inet", "cloison", "forward", "accept"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(matches!(
-        probe::tcp_connect(lab.ns(Kiosk), smb, TIMEOUT).unwrap(),
-        Reach::Open { .. }
-    ));
-    let status = cloison(&lab, &["status", "-c", LAB]);
-    assert_eq!(status.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&status.stdout).contains("DRIFTED"));
-    apply(&lab, LAB);
-    assert_eq!(
-        probe::tcp_connect(lab.ns(Kiosk), smb, TIMEOUT).unwrap(),
-        Reach::TimedOut
-    );
-    assert!(cloison(&lab, &["status", "-c", LAB]).status.success());
+    // An `accept` at the top of each of cloison's filtering chains: both walls hold.
+    for chain in ["segments", "forward"] {
+        run(
+            "nft",
+            &["insert", "rule", "inet", "cloison", chain, "accept"],
+        );
+        blocked(&format!("accept inserted in {chain}"));
+        status("DRIFTED");
+        repaired();
+    }
+
+    // The second wall's rules deleted: the ruleset stops the kiosk, status sees it.
+    for family in ["-4", "-6"] {
+        run("ip", &[family, "rule", "del", "priority", "7200"]);
+    }
+    blocked("the wall's kiosk rule deleted");
+    status("wall:       DRIFTED");
+    repaired();
 }
 
 /// docs/isolation.md, generated from the matrix.

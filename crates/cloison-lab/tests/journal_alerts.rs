@@ -166,6 +166,12 @@ fn scenario() -> Vec<Alert> {
         &router,
         "table inet cloison is missing\nchain forward: 12 rules expected, 0 found",
         true,
+        "ruleset",
+        Some(&cloison_core::alert::Actor {
+            pid: 4242,
+            comm: Some("nft".into()),
+            parent: Some((4200, "bash".into())),
+        }),
     ));
     out
 }

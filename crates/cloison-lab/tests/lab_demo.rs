@@ -40,6 +40,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_cloison-lab");
 /// `cloison-lab ARGS` in a session of its own (so that every process it starts can be
 /// found by its session id, even once reparented).
 fn lab(args: &[&str]) -> Command {
+    // The story runs the `cloison` next to BIN: it must be this build's.
+    common::programs();
     let mut c = Command::new(BIN);
     c.args(args).env_remove("NO_COLOR");
     // SAFETY: setsid is async-signal-safe.

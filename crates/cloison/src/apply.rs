@@ -1,7 +1,9 @@
 //! Applying a plan to the kernel, fail-closed, and removing it.
 //!
 //! Order: the ruleset first (one nft transaction), verified by listing it back; then the
-//! links, sysctls, addresses, routes and rules; forwarding last. If the ruleset cannot be
+//! second wall (policy routing: its tables' routes, then every rule of cloison's); then
+//! the links, sysctls, addresses and the uplinks' routes; both walls verified again, and
+//! forwarding last. If the ruleset cannot be
 //! applied, nothing else is touched: the previous table stays as it was, and forwarding
 //! is switched on only behind a verified table. Where no table of cloison's stands,
 //! forwarding is switched off (`close`), and a failure to do so is an error of its own,
@@ -41,6 +43,8 @@ pub enum ApplyError {
     },
     #[error("setting a sysctl failed (the ruleset is in place)")]
     Sysctl(#[source] SysctlError),
+    #[error("the second wall (policy routing) differs from the plan right after applying it: {}", .0.join("; "))]
+    WallVerify(Vec<String>),
     #[error(
         "{cause}; and forwarding could NOT be switched off, so this box may forward unfiltered traffic: {source}; switch it off by hand (sysctl -w net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0)"
     )]
@@ -109,6 +113,36 @@ pub fn apply_ruleset<K: Kernel>(
     Ok(change)
 }
 
+/// Puts the second wall in place (its routes, then every rule of cloison's) if it
+/// differs from the plan; true when something changed. Exposed for the daemon's repair.
+pub async fn apply_wall<K: Kernel>(
+    plan: &Plan,
+    kernel: &K,
+    changes: &mut Vec<String>,
+) -> Result<bool, LinkError> {
+    let before = changes.len();
+    kernel.ensure_wall(&plan.wall.routes, changes).await?;
+    kernel.ensure_rules(&plan.routing_rules(), changes).await?;
+    Ok(changes.len() > before)
+}
+
+/// The live policy routing matches the plan's, or what differs.
+async fn verify_wall<K: Kernel>(plan: &Plan, kernel: &K) -> Result<(), ApplyError> {
+    let live = kernel
+        .read_routing()
+        .await
+        .map_err(|source| ApplyError::Links {
+            forwarding_on: kernel.forwarding_on(),
+            source,
+        })?;
+    let diffs = plan.routing_differences(&live);
+    if diffs.is_empty() {
+        Ok(())
+    } else {
+        Err(ApplyError::WallVerify(diffs))
+    }
+}
+
 /// The live table matches `want` (a plan's canonical table), or what differs.
 fn verify<K: Kernel>(want: &Value, kernel: &K) -> Result<(), ApplyError> {
     let live = kernel.list_table().map_err(ApplyError::Read)?;
@@ -172,6 +206,11 @@ pub async fn apply<K: Kernel>(
     };
     let mut changes = Vec::new();
     let mut notes = Vec::new();
+    // The second wall next, before any link exists or comes up: rules match interface
+    // names, so they hold for VLAN interfaces created below.
+    apply_wall(&plan, kernel, &mut changes)
+        .await
+        .map_err(links_err)?;
     kernel
         .ensure_vlans(&plan.links, &mut changes)
         .await
@@ -211,13 +250,10 @@ pub async fn apply<K: Kernel>(
         .ensure_routes(&plan.links, &mut changes)
         .await
         .map_err(links_err)?;
-    kernel
-        .ensure_rules(&plan.links, &mut changes)
-        .await
-        .map_err(links_err)?;
 
-    // Forwarding last, behind the verified ruleset.
+    // Forwarding last, behind both walls, verified.
     verify(&plan.canonical(), kernel)?;
+    verify_wall(&plan, kernel).await?;
     for s in &plan.forwarding {
         if kernel.set_sysctl(s).map_err(ApplyError::Sysctl)? {
             changes.push(format!("switched forwarding on ({})", s.key));
@@ -305,13 +341,15 @@ mod tests {
             steps(&k),
             [
                 "apply_ruleset",
+                "ensure_wall",
+                "ensure_rules",
                 "ensure_vlans",
                 "hardening",
                 "ensure_addresses",
                 "ensure_up",
                 "wait_ipv6_ready",
                 "ensure_routes",
-                "ensure_rules",
+                "read_routing",
                 &format!("set_sysctl {FORWARDING_V4}=1"),
                 &format!("set_sysctl {FORWARDING_V6}=1"),
             ]

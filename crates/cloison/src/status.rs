@@ -1,5 +1,6 @@
 //! The drift check and what `cloison status` shows: does the live table match the
-//! configuration, its hash, and the per-pair drop counters.
+//! configuration, does the second wall (policy routing), their hashes, and the per-pair
+//! drop counters.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -10,11 +11,21 @@ use cloison_core::nft::{Counts, Sync, canonical::canonical, compare, counters};
 use cloison_core::plan::{self, ruleset_hash};
 use serde::Serialize;
 
-use crate::kernel::{Kernel, NftError};
+use crate::kernel::{Kernel, LinkError, NftError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    #[error("cannot read cloison's table")]
+    Ruleset(#[source] NftError),
+    #[error("cannot read the policy routing (the second wall)")]
+    Routing(#[source] LinkError),
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
     pub sync: Sync,
+    /// What differs in the second wall (policy routing); empty when it matches.
+    pub wall: Vec<String>,
     /// Hash of the table the configuration asks for.
     pub plan_hash: Hash,
     /// Hash of the live table, when there is one.
@@ -26,16 +37,19 @@ pub struct Status {
 
 impl Status {
     pub fn in_sync(&self) -> bool {
-        self.sync.in_sync()
+        self.sync.in_sync() && self.wall.is_empty()
     }
 }
 
-/// Compares the live table with the configuration's plan (the drift check).
-pub fn check<K: Kernel>(config: &Config, kernel: &K) -> Result<Status, NftError> {
+/// Compares the live table and policy routing with the configuration's plan. Runs
+/// inside a tokio runtime (rtnetlink is async).
+pub async fn check<K: Kernel>(config: &Config, kernel: &K) -> Result<Status, StatusError> {
     let plan = plan::plan(config);
-    let live = kernel.list_table()?;
+    let live = kernel.list_table().map_err(StatusError::Ruleset)?;
+    let routing = kernel.read_routing().await.map_err(StatusError::Routing)?;
     Ok(Status {
         sync: compare(&plan.canonical(), live.as_ref()),
+        wall: plan.routing_differences(&routing),
         plan_hash: plan.hash(),
         live_hash: live.as_ref().map(|doc| ruleset_hash(&canonical(doc))),
         forwarding: kernel.forwarding_on(),
@@ -58,6 +72,20 @@ impl Status {
             ),
         };
         writeln!(out, "ruleset:    {state}").expect("string");
+        if self.wall.is_empty() {
+            writeln!(
+                out,
+                "wall:       in place: the policy routing matches the configuration"
+            )
+            .expect("string");
+        } else {
+            writeln!(
+                out,
+                "wall:       DRIFTED: the second wall (policy routing) differs:\n  - {}",
+                self.wall.join("\n  - ")
+            )
+            .expect("string");
+        }
         writeln!(out, "plan hash:  {}", self.plan_hash).expect("string");
         writeln!(
             out,

@@ -49,6 +49,37 @@ pub mod field {
     pub const CONFIG: &str = "CLOISON_CONFIG";
     /// `yes` or `no`: whether the drift was repaired.
     pub const REPAIRED: &str = "CLOISON_REPAIRED";
+    /// The process that made a change to the rules (from the kernel's notification).
+    pub const ACTOR_PID: &str = "CLOISON_ACTOR_PID";
+    pub const ACTOR_COMM: &str = "CLOISON_ACTOR_COMM";
+    /// Its parent, `comm pid`, when it could be read while the actor was alive.
+    pub const ACTOR_PARENT: &str = "CLOISON_ACTOR_PARENT";
+    /// Which wall drifted: `ruleset`, `routing` or `both`.
+    pub const WALL: &str = "CLOISON_WALL";
+}
+
+/// Who changed the rules, as the kernel names them: the committing process's pid and
+/// command name, and its parent when it could be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub pid: u32,
+    pub comm: Option<String>,
+    /// `(pid, comm)` of its parent.
+    pub parent: Option<(u32, String)>,
+}
+
+impl std::fmt::Display for Actor {
+    /// `nft (pid 4242, started by bash, pid 4200)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.comm {
+            Some(c) => write!(f, "{c} (pid {}", self.pid)?,
+            None => write!(f, "a process (pid {}", self.pid)?,
+        }
+        if let Some((pid, comm)) = &self.parent {
+            write!(f, ", started by {comm}, pid {pid}")?;
+        }
+        f.write_str(")")
+    }
 }
 
 /// `SYSLOG_IDENTIFIER` of every entry, so `journalctl -t cloison` finds them all.
@@ -205,7 +236,15 @@ impl Alert {
     }
 
     /// `ruleset_drift`: the live table differs from the plan; `changes` says how.
-    pub fn ruleset_drift(router: &str, changes: &str, repaired: bool) -> Alert {
+    /// The rules differ from the plan. `wall` names which (`ruleset`, `routing`, `both`);
+    /// `actor` is who changed them, when the kernel said so.
+    pub fn ruleset_drift(
+        router: &str,
+        changes: &str,
+        repaired: bool,
+        wall: &str,
+        actor: Option<&Actor>,
+    ) -> Alert {
         let first = changes.lines().next().unwrap_or("");
         let n = changes.lines().count();
         let more = if n > 1 {
@@ -218,17 +257,29 @@ impl Alert {
         } else {
             "left as is (repair = false)"
         };
+        let who = actor.map_or_else(String::new, |a| format!(" by {a}"));
+        let mut fields = vec![
+            (field::DETAIL, changes.to_owned()),
+            (
+                field::REPAIRED,
+                if repaired { "yes" } else { "no" }.to_owned(),
+            ),
+            (field::WALL, wall.to_owned()),
+        ];
+        if let Some(a) = actor {
+            fields.push((field::ACTOR_PID, a.pid.to_string()));
+            if let Some(c) = &a.comm {
+                fields.push((field::ACTOR_COMM, c.clone()));
+            }
+            if let Some((pid, comm)) = &a.parent {
+                fields.push((field::ACTOR_PARENT, format!("{comm} {pid}")));
+            }
+        }
         Alert::daemon(
             EventKind::RulesetDrift,
             router,
-            format!("firewall rules changed outside cloison: {first}{more}; {action}"),
-            &[
-                (field::DETAIL, changes.to_owned()),
-                (
-                    field::REPAIRED,
-                    if repaired { "yes" } else { "no" }.to_owned(),
-                ),
-            ],
+            format!("firewall rules changed outside cloison{who}: {first}{more}; {action}"),
+            &fields,
         )
     }
 
@@ -798,7 +849,7 @@ mod tests {
         assert_eq!(b.field(field::OLD_HASH), Some("aa"));
         assert_eq!(b.field(field::NEW_HASH), Some("bb"));
         assert_eq!(b.priority(), 5);
-        let c = Alert::ruleset_drift("r", "table inet cloison is missing", true);
+        let c = Alert::ruleset_drift("r", "table inet cloison is missing", true, "ruleset", None);
         assert_eq!(c.field(field::REPAIRED), Some("yes"));
         assert_eq!(c.priority(), 2);
     }

@@ -17,7 +17,7 @@ mod ports;
 mod sink;
 
 pub use entry::{
-    Alert, MAX_VALUE_LEN, SYSLOG_IDENTIFIER, counter_backed, field, rfc3339, traffic_kind,
+    Actor, Alert, MAX_VALUE_LEN, SYSLOG_IDENTIFIER, counter_backed, field, rfc3339, traffic_kind,
     valid_field_name, verdict,
 };
 pub use fold::{DEFAULT_MAX_FLOWS, FORGET_AFTER, FoldSettings, FoldStats, Folder, KindCount};

@@ -11,6 +11,7 @@ use serde_json::Value;
 const KEYWORDS: &[&str] = &[
     "established",
     "related",
+    "local",
     "invalid",
     "new",
     "untracked",
@@ -237,7 +238,20 @@ fn expr(v: &Value) -> Result<String, RenderError> {
             match kind {
                 "payload" => Ok(format!("{} {}", s(body, "protocol")?, s(body, "field")?)),
                 "meta" => Ok(format!("meta {}", s(body, "key")?)),
-                "ct" => Ok(format!("ct {}", s(body, "key")?)),
+                "ct" => match body.get("dir").and_then(Value::as_str) {
+                    Some(dir) => Ok(format!("ct {dir} {}", s(body, "key")?)),
+                    None => Ok(format!("ct {}", s(body, "key")?)),
+                },
+                "fib" => {
+                    let flags = body
+                        .get("flags")
+                        .and_then(Value::as_array)
+                        .ok_or_else(|| unsupported("fib", v))?
+                        .iter()
+                        .map(|f| f.as_str().ok_or_else(|| unsupported("fib flag", v)))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Ok(format!("fib {} {}", flags.join(" . "), s(body, "result")?))
+                }
                 "concat" => {
                     let parts = body.as_array().ok_or_else(|| unsupported("concat", v))?;
                     Ok(parts

@@ -41,7 +41,7 @@ pub struct Address {
     pub address: IpNet,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub enum Family {
     V4,
     V6,
@@ -57,7 +57,7 @@ pub struct Route {
     pub uplink: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub enum RuleAction {
     /// `lookup main suppress_prefixlength 0`: use the main table for everything but its
     /// default route, so traffic between segments and to connected networks is routed
@@ -67,12 +67,32 @@ pub enum RuleAction {
     Table(u32),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A policy-routing rule (`ip rule`). Several rules may share a priority (the second
+/// wall's exceptions do): a rule is identified by all its fields.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct RoutingRule {
     pub priority: u32,
     pub family: Family,
     pub iif: Option<IfName>,
+    /// `to PREFIX`.
+    pub to: Option<IpNet>,
+    /// `ipproto`, with an optional port selector (`sport N` or `dport N`).
+    pub proto: Option<RuleProto>,
     pub action: RuleAction,
+}
+
+/// The protocol selector of a rule, and a port of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct RuleProto {
+    /// IP protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6).
+    pub number: u8,
+    pub port: Option<RulePort>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum RulePort {
+    Source(u16),
+    Destination(u16),
 }
 
 /// One `/proc/sys` value.
@@ -185,6 +205,8 @@ pub fn link_plan(config: &Config) -> LinkPlan {
                     + u32::try_from(rules.len()).expect("at most MAX_SEGMENTS segments"),
                 family,
                 iif: Some(s.interface.clone()),
+                to: None,
+                proto: None,
                 action: RuleAction::Table(route.table),
             });
         }
@@ -193,6 +215,8 @@ pub fn link_plan(config: &Config) -> LinkPlan {
                 priority: RULE_PRIORITY_MAIN_FIRST,
                 family,
                 iif: None,
+                to: None,
+                proto: None,
                 action: RuleAction::MainWithoutDefault,
             });
             plan.rules.extend(rules);
@@ -302,7 +326,8 @@ impl fmt::Display for LinkPlan {
     }
 }
 
-/// `[ipv6 ]priority N [iif X] lookup T`.
+/// `[ipv6 ]priority N [iif X] [to P] [ipproto N [sport|dport N]] lookup T`, as `ip
+/// rule` reads it.
 impl fmt::Display for RoutingRule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let fam = if self.family == Family::V6 {
@@ -313,6 +338,17 @@ impl fmt::Display for RoutingRule {
         write!(f, "{fam}priority {}", self.priority)?;
         if let Some(i) = &self.iif {
             write!(f, " iif {i}")?;
+        }
+        if let Some(to) = &self.to {
+            write!(f, " to {to}")?;
+        }
+        if let Some(p) = &self.proto {
+            write!(f, " ipproto {}", p.number)?;
+            match p.port {
+                Some(RulePort::Source(n)) => write!(f, " sport {n}")?,
+                Some(RulePort::Destination(n)) => write!(f, " dport {n}")?,
+                None => {}
+            }
         }
         match self.action {
             RuleAction::MainWithoutDefault => write!(f, " lookup main suppress_prefixlength 0"),

@@ -5,15 +5,17 @@
 mod links;
 mod ruleset;
 pub mod space;
+pub mod wall;
 
 use nftables::schema::Nftables;
 use serde_json::Value;
 
 pub use links::{
     Address, FORWARDING_V4, FORWARDING_V6, Family, LinkPlan, Route, RoutingRule, RuleAction,
-    Sysctl, VlanLink, forwarding_off,
+    RulePort, RuleProto, Sysctl, VlanLink, forwarding_off,
 };
 pub use ruleset::counter_names;
+pub use wall::{LiveRouting, Wall, WallKind, WallRoute, routing_differences};
 
 use crate::config::Config;
 use crate::hash::Hash;
@@ -24,6 +26,8 @@ pub struct Plan {
     /// One batch replacing `table inet cloison` whole.
     pub ruleset: Nftables<'static>,
     pub links: LinkPlan,
+    /// The second wall: policy routing that isolates the segments without nftables.
+    pub wall: Wall,
     /// Hardening sysctls, set before forwarding.
     pub sysctls: Vec<Sysctl>,
     /// Forwarding on, set last.
@@ -36,6 +40,7 @@ pub fn plan(config: &Config) -> Plan {
     Plan {
         ruleset: ruleset::build(config),
         links: links::link_plan(config),
+        wall: wall::wall(config),
         sysctls: links::sysctls(config),
         forwarding: links::forwarding_on(config),
         counters: ruleset::counter_names(config),
@@ -43,6 +48,24 @@ pub fn plan(config: &Config) -> Plan {
 }
 
 impl Plan {
+    /// Every policy-routing rule cloison wants: the uplinks' and the second wall's.
+    pub fn routing_rules(&self) -> Vec<RoutingRule> {
+        let mut rules: Vec<RoutingRule> = self
+            .links
+            .rules
+            .iter()
+            .chain(&self.wall.rules)
+            .cloned()
+            .collect();
+        rules.sort();
+        rules
+    }
+
+    /// What differs between the plan's policy routing and the live one.
+    pub fn routing_differences(&self, live: &LiveRouting) -> Vec<String> {
+        routing_differences(&self.routing_rules(), &self.wall.routes, live)
+    }
+
     /// The batch as the JSON `nft -j -f` reads.
     pub fn ruleset_json(&self) -> Value {
         serde_json::to_value(&self.ruleset).expect("the nftables schema serializes")
@@ -66,6 +89,13 @@ impl Plan {
         out.push_str(&format!("\n# ruleset hash {}\n# links\n", self.hash()));
         for line in self.links.to_string().lines() {
             out.push_str(&format!("#   {line}\n"));
+        }
+        out.push_str("# second wall (policy routing)\n");
+        for r in &self.wall.rules {
+            out.push_str(&format!("#   rule {r}\n"));
+        }
+        for r in &self.wall.routes {
+            out.push_str(&format!("#   {r}\n"));
         }
         out.push_str("# sysctls (forwarding last)\n");
         for s in self.sysctls.iter().chain(&self.forwarding) {

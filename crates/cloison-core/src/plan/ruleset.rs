@@ -1,14 +1,23 @@
 //! The nftables ruleset for a configuration, as data (the `nftables` crate's schema).
 //!
 //! Shape (per-packet cost independent of the number of segments, subnets and allows):
-//! - `prerouting` (raw priority, before conntrack): a packet entering a segment must come
-//!   from that segment's subnets, one lookup in an `ifname . addr` interval set; anything
-//!   else jumps to `spoof/<seg>` (counted, sampled to NFLOG, dropped).
-//! - `forward` (policy drop): conntrack replies pass; `iifname vmap` picks `fwd/<seg>`,
-//!   where one `daddr vmap` sends each destination class to its pair chain
-//!   (`pair/<seg>/<other>` or `pair/<seg>/private`), and what is left is the Internet,
-//!   reachable only through the segment's own uplink.
-//! - `input`: per segment, only the listed services on the segment's own router address.
+//! - `sources` (prerouting, raw priority, before conntrack): a packet entering a segment
+//!   must come from that segment's subnets, one lookup in an `ifname . addr` interval
+//!   set; anything else jumps to `spoof/<seg>` (counted, sampled to NFLOG, dropped).
+//! - `segments` (prerouting, after conntrack, before routing): where a packet from a
+//!   segment may go is decided here, before the routing decision, because the second
+//!   wall (policy routing, see `wall`) stops crossing packets at routing: a drop made
+//!   later, in `forward`, would never see them, and their counts would be lost.
+//!   Established flows pass; link-layer broadcast and multicast, and packets for the
+//!   router's own addresses, go on to `input`; every other packet, new, related (ICMP
+//!   errors) or invalid alike, meets `from/<seg>`, where one `daddr vmap` sends each
+//!   destination class to its pair chain (`pair/<seg>/<other>` or
+//!   `pair/<seg>/private`): allowed exceptions, then count and drop.
+//! - `forward` (policy drop): established flows pass; a segment's packets leave only by
+//!   its own uplink or toward a segment (already judged in `segments`); related packets
+//!   from the uplinks pass (ICMP errors for the segments' own flows).
+//! - `input`: per segment, only the listed services on the segment's own router address,
+//!   and ICMP errors only about flows to that address.
 //! - `postrouting`: masquerade on uplinks that ask for it.
 //!
 //! Every drop goes through a named counter `<from>/<to>`; the NFLOG sample before it is
@@ -24,7 +33,8 @@ use std::net::IpAddr;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use nftables::expr::{
-    CT, Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix, Range, SetItem,
+    CT, CTDir, Expression, Fib, FibFlag, FibResult, Meta, MetaKey, NamedExpression, Payload,
+    PayloadField, Prefix, Range, SetItem,
 };
 use nftables::schema::{
     Chain, Counter, NfCmd, NfListObject, NfObject, Nftables, Rule, Set, SetFlag, SetType,
@@ -41,8 +51,11 @@ use crate::names::*;
 type E = Expression<'static>;
 type St = Statement<'static>;
 
-/// nftables base chain priorities (from `nft(8)`: raw -300, filter 0, srcnat 100).
+/// nftables base chain priorities (from `nft(8)`: raw -300, conntrack -200, mangle
+/// -150, filter 0, srcnat 100). `segments` runs at mangle: after conntrack (it reads the
+/// connection state), before routing.
 const PRIORITY_RAW: i32 = -300;
+const PRIORITY_MANGLE: i32 = -150;
 const PRIORITY_FILTER: i32 = 0;
 const PRIORITY_SRCNAT: i32 = 100;
 
@@ -86,7 +99,8 @@ pub fn build(config: &Config) -> Nftables<'static> {
         })));
     }
     b.sets(config);
-    b.prerouting(config);
+    b.sources(config);
+    b.segments(config);
     b.forward(config);
     b.input(config);
     b.postrouting(config);
@@ -211,7 +225,7 @@ impl Builder {
         }
     }
 
-    fn prerouting(&mut self, config: &Config) {
+    fn sources(&mut self, config: &Config) {
         let mut rules = vec![
             vec![
                 eq(
@@ -242,7 +256,7 @@ impl Builder {
             rules.push(vec![vmap(meta(MetaKey::Iifname), spoof)]);
         }
         self.chain(
-            CHAIN_PREROUTING.into(),
+            CHAIN_SOURCES.into(),
             Hook::Filter(NfHook::Prerouting, PRIORITY_RAW, NfChainPolicy::Accept),
             rules,
         );
@@ -256,31 +270,34 @@ impl Builder {
         }
     }
 
-    fn forward(&mut self, config: &Config) {
+    /// The decisions on packets from segments, before routing: `segments` and the
+    /// `from/<seg>` and `pair/<seg>/<to>` chains.
+    fn segments(&mut self, config: &Config) {
         let from: Vec<(E, St)> = config
             .segments
             .iter()
             .map(|s| {
                 (
                     str_(s.interface.as_str()),
-                    jump(chain_forward_from(s.name.as_str())),
+                    jump(chain_from(s.name.as_str())),
                 )
             })
             .collect();
-        let mut rules = vec![conntrack()];
+        let mut rules = vec![
+            vec![eq(ct_state(), str_("established")), accept()],
+            // Link-layer broadcast and multicast are never forwarded (the kernel drops
+            // them before forwarding); `input` decides what the router accepts of them.
+            vec![ne(meta(MetaKey::Pkttype), str_("host")), accept()],
+            // The router's own addresses: `input` decides.
+            vec![eq(fib_daddr_type(), str_("local")), accept()],
+        ];
         if !from.is_empty() {
             rules.push(vec![vmap(meta(MetaKey::Iifname), from)]);
         }
-        rules.push(vec![counter_ref(UNROUTED), drop_()]);
         self.chain(
-            CHAIN_FORWARD.into(),
-            Hook::Filter(NfHook::Forward, PRIORITY_FILTER, NfChainPolicy::Drop),
+            CHAIN_SEGMENTS.into(),
+            Hook::Filter(NfHook::Prerouting, PRIORITY_MANGLE, NfChainPolicy::Accept),
             rules,
-        );
-        self.chain(
-            CHAIN_INVALID.into(),
-            Hook::None,
-            vec![vec![counter_ref(INVALID), drop_()]],
         );
 
         let subnets4: Vec<Ipv4Net> = config.segments.iter().map(|s| s.address.subnet()).collect();
@@ -309,11 +326,13 @@ impl Builder {
         let private6 = space::subtract_v6(&never6, &subnets6);
 
         for s in &config.segments {
-            self.forward_from(config, s, &private4, &private6);
+            self.segment_destinations(config, s, &private4, &private6);
         }
     }
 
-    fn forward_from(
+    /// Where segment `s` may send, by destination: its own subnet (hairpin), the pair
+    /// chains, and nothing for the Internet (left to `forward`'s uplink check).
+    fn segment_destinations(
         &mut self,
         config: &Config,
         s: &Segment,
@@ -348,7 +367,7 @@ impl Builder {
         by_dst4.sort_by_key(|(p, _)| start(p));
         by_dst6.sort_by_key(|(p, _)| start(p));
 
-        let mut rules = vec![
+        let rules = vec![
             vec![vmap(
                 payload("ip", "daddr"),
                 by_dst4.into_iter().map(|(p, v)| (piece(p), v)).collect(),
@@ -358,22 +377,14 @@ impl Builder {
                 by_dst6.into_iter().map(|(p, v)| (piece(p), v)).collect(),
             )],
         ];
-        if let Some(uplink) = s.uplink.as_ref().and_then(|u| config.uplink(u.as_str())) {
-            rules.push(vec![
-                eq(meta(MetaKey::Oifname), str_(uplink.interface.as_str())),
-                accept(),
-            ]);
-        }
-        // Internet-bound traffic the segment may not send (no uplink, or another one):
-        // counted, not sampled; it is ordinary noise, not an attempt to cross.
-        rules.push(vec![counter_ref(&pair(name, TO_INTERNET)), drop_()]);
-        self.chain(chain_forward_from(name), Hook::None, rules);
+        self.chain(chain_from(name), Hook::None, rules);
 
         for t in &config.segments {
             if t.name == s.name {
                 continue;
             }
-            let mut rules = allow_rules(config, s, t);
+            let mut rules = errors_on_allowed_flows(config, t, s);
+            rules.extend(allow_rules(config, s, t));
             rules.extend(log_and_drop(&pair(name, t.name.as_str())));
             self.chain(chain_pair(name, t.name.as_str()), Hook::None, rules);
         }
@@ -382,6 +393,66 @@ impl Builder {
             Hook::None,
             log_and_drop(&pair(name, TO_PRIVATE)),
         );
+    }
+
+    /// `forward`: what routing decided to forward. A segment's packets leave only by its
+    /// own uplink or toward a segment (judged in `segments` already).
+    fn forward(&mut self, config: &Config) {
+        let from: Vec<(E, St)> = config
+            .segments
+            .iter()
+            .map(|s| {
+                (
+                    str_(s.interface.as_str()),
+                    jump(chain_forward_from(s.name.as_str())),
+                )
+            })
+            .collect();
+        let mut rules = vec![established_or_invalid()];
+        if !from.is_empty() {
+            rules.push(vec![vmap(meta(MetaKey::Iifname), from)]);
+        }
+        // Related packets that did not come from a segment: ICMP errors from the
+        // uplinks about the segments' own flows (path MTU, unreachable).
+        rules.push(vec![eq(ct_state(), str_("related")), accept()]);
+        rules.push(vec![counter_ref(UNROUTED), drop_()]);
+        self.chain(
+            CHAIN_FORWARD.into(),
+            Hook::Filter(NfHook::Forward, PRIORITY_FILTER, NfChainPolicy::Drop),
+            rules,
+        );
+        self.chain(
+            CHAIN_INVALID.into(),
+            Hook::None,
+            vec![vec![counter_ref(INVALID), drop_()]],
+        );
+        let segment_ifaces: Vec<E> = config
+            .segments
+            .iter()
+            .map(|s| str_(s.interface.as_str()))
+            .collect();
+        for s in &config.segments {
+            let mut out = segment_ifaces.clone();
+            if let Some(uplink) = s.uplink.as_ref().and_then(|u| config.uplink(u.as_str())) {
+                out.push(str_(uplink.interface.as_str()));
+            }
+            out.sort_by_key(|e| match e {
+                Expression::String(x) => x.to_string(),
+                _ => String::new(),
+            });
+            let name = s.name.as_str();
+            self.chain(
+                chain_forward_from(name),
+                Hook::None,
+                vec![
+                    vec![eq(meta(MetaKey::Oifname), set(out)), accept()],
+                    // Internet-bound traffic the segment may not send (no uplink, or
+                    // another one): counted, not sampled; ordinary noise, not an attempt
+                    // to cross.
+                    vec![counter_ref(&pair(name, TO_INTERNET)), drop_()],
+                ],
+            );
+        }
     }
 
     fn input(&mut self, config: &Config) {
@@ -403,12 +474,13 @@ impl Builder {
         }));
         let mut rules = vec![
             vec![eq(meta(MetaKey::Iifname), str_("lo")), accept()],
-            conntrack(),
+            established_or_invalid(),
         ];
         if !from.is_empty() {
             rules.push(vec![vmap(meta(MetaKey::Iifname), from)]);
         }
         // Interfaces cloison does not manage are not its business on input.
+        rules.push(vec![eq(ct_state(), str_("related")), accept()]);
         self.chain(
             CHAIN_INPUT.into(),
             Hook::Filter(NfHook::Input, PRIORITY_FILTER, NfChainPolicy::Accept),
@@ -420,6 +492,8 @@ impl Builder {
         for u in &config.uplinks {
             let name = u.name.as_str();
             let rules = vec![
+                // ICMP errors about the router's own flows out of this uplink.
+                vec![eq(ct_state(), str_("related")), accept()],
                 vec![
                     eq(
                         payload("icmpv6", "type"),
@@ -467,7 +541,20 @@ impl Builder {
             .map(|a| str_(a.addr().to_string()))
             .collect();
         own6.push(net("fe80::/10".parse().expect("constant")));
-        let mut rules = Vec::new();
+        // ICMP errors only about the router's flows with this segment (to its own
+        // address here): an error quoting any other flow is an injection attempt.
+        let mut rules = vec![
+            vec![
+                eq(ct_state(), str_("related")),
+                eq(payload("ip", "daddr"), own4.clone()),
+                accept(),
+            ],
+            vec![
+                eq(ct_state(), str_("related")),
+                eq(payload("ip6", "daddr"), set(own6.clone())),
+                accept(),
+            ],
+        ];
         if !ports.is_empty() {
             rules.push(vec![
                 eq(
@@ -579,6 +666,40 @@ fn allow_rules(config: &Config, s: &Segment, t: &Segment) -> Vec<Vec<St>> {
     rules
 }
 
+/// ICMP errors `s` may send toward `t`: only about flows `t` opened toward `s` through
+/// an allow (the path of such a flow crosses `s`); errors quoting any other flow are
+/// injection attempts and meet the pair's drop. Nothing when no allow goes from `t` to
+/// `s`.
+fn errors_on_allowed_flows(config: &Config, t: &Segment, s: &Segment) -> Vec<Vec<St>> {
+    if !config
+        .allows
+        .iter()
+        .any(|a| a.from == t.name && a.to == s.name)
+    {
+        return Vec::new();
+    }
+    let original_daddr = |family: &'static str| {
+        Expression::Named(NamedExpression::CT(CT {
+            key: format!("{family} daddr").into(),
+            family: None,
+            dir: Some(CTDir::Original),
+        }))
+    };
+    let mut rules = vec![vec![
+        eq(ct_state(), str_("related")),
+        eq(original_daddr("ip"), net(IpNet::V4(s.address.subnet()))),
+        accept(),
+    ]];
+    if let Some(a6) = s.address6 {
+        rules.push(vec![
+            eq(ct_state(), str_("related")),
+            eq(original_daddr("ip6"), net(IpNet::V6(a6.subnet()))),
+            accept(),
+        ]);
+    }
+    rules
+}
+
 fn service_set(ports: &BTreeSet<(Proto, u16)>) -> E {
     set(ports
         .iter()
@@ -611,20 +732,33 @@ fn log_and_drop(counter_name: &str) -> Vec<Vec<St>> {
     ]
 }
 
-/// Replies to allowed flows pass; packets conntrack finds invalid are counted and dropped.
-fn conntrack() -> Vec<St> {
+/// Established flows pass; packets conntrack finds invalid are counted and dropped.
+/// Related packets are not let through here: each chain says which it accepts.
+fn established_or_invalid() -> Vec<St> {
     vec![vmap(
-        Expression::Named(NamedExpression::CT(CT {
-            key: "state".into(),
-            family: None,
-            dir: None,
-        })),
+        ct_state(),
         vec![
             (str_("established"), accept()),
             (str_("invalid"), jump(CHAIN_INVALID.to_owned())),
-            (str_("related"), accept()),
         ],
     )]
+}
+
+fn ct_state() -> E {
+    Expression::Named(NamedExpression::CT(CT {
+        key: "state".into(),
+        family: None,
+        dir: None,
+    }))
+}
+
+/// `fib daddr type`: the type of the route to the destination, as the kernel's FIB
+/// sees it (`local` for the router's own addresses).
+fn fib_daddr_type() -> E {
+    Expression::Named(NamedExpression::Fib(Fib {
+        result: FibResult::Type,
+        flags: [FibFlag::Daddr].into_iter().collect(),
+    }))
 }
 
 fn table() -> Table<'static> {

@@ -19,9 +19,13 @@ pub fn repo(path: &str) -> PathBuf {
     PathBuf::from(ROOT).join(path)
 }
 
-/// The programs under test: `cloison` and `cloison-lab`, from this build.
+/// The programs under test: `cloison` and `cloison-lab`, from this build, and not older
+/// than their sources.
 pub fn programs() -> cloison_lab::Programs {
-    cloison_lab::Programs::find().unwrap_or_else(|e| panic!("{e}"))
+    let p = cloison_lab::Programs::find().unwrap_or_else(|e| panic!("{e}"));
+    p.check_fresh(std::path::Path::new(ROOT))
+        .unwrap_or_else(|e| panic!("{e}"));
+    p
 }
 
 /// Tests that need root print a visible SKIP and return when not root (CI runs as root).

@@ -13,7 +13,10 @@ pub fn run(cli: &Cli, json: bool, require_daemon: bool) -> anyhow::Result<ExitCo
         Ok(l) => l,
         Err(code) => return Ok(code),
     };
-    let status = crate::status::check(&l.config, &System::new())?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let status = rt.block_on(crate::status::check(&l.config, &System::new()))?;
     let daemon = match control::request(&control::runtime_dir(), &Request::Status, CONTROL_TIMEOUT)
     {
         Ok(Response::Status(d)) => Ok(d),

@@ -1,16 +1,29 @@
-//! The threads that feed the daemon's loop: the capture loop (layer-2 evidence).
-//! (The NFLOG socket is read by the loop itself, so it can be drained right before each
-//! counter reading.) Each runs on its own thread with a
-//! short read timeout, beats its heartbeat, and stops when asked.
+//! What feeds the daemon's loop. The capture runs on a thread of its own (layer-2
+//! evidence; short read timeouts, a heartbeat, stops when asked), held by `Capture`.
+//! The netlink sockets are read by the loop itself, through tokio's `AsyncFd`: NFLOG (so
+//! samples can be drained right before each counter reading), and the guard's two
+//! watches: nftables transactions and policy-routing changes, each turned into "check
+//! now" with who made the change.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use cloison_core::alert::event::FlowKey;
+use cloison_core::alert::{Actor, Sink};
+use cloison_core::names::TABLE;
+use cloison_core::sample;
+use tokio::io::Interest;
+use tokio::io::unix::{AsyncFd, AsyncFdReadyMutGuard};
 use tokio::sync::mpsc;
 
-use cloison_core::alert::event::FlowKey;
+use super::notify::Heartbeats;
+use super::supervisor::Supervisor;
+use crate::kernel::Kernel;
+use crate::kernel::nfnetlink::{self, Watcher};
+use crate::kernel::route_watch::{RouteWatcher, Seen};
+use crate::nflog::Reader;
 
 /// What the threads send to the daemon's loop.
 #[derive(Debug)]
@@ -189,4 +202,225 @@ pub fn capture(
         }
     });
     Ok((source, stats))
+}
+
+/// The capture thread of the running configuration, and its counters.
+pub struct Capture {
+    source: Option<(Source, CaptureStats)>,
+    hearts: Arc<Heartbeats>,
+    tx: mpsc::Sender<Event>,
+}
+
+impl Capture {
+    pub fn new(hearts: &Arc<Heartbeats>, tx: mpsc::Sender<Event>) -> Capture {
+        Capture {
+            source: None,
+            hearts: Arc::clone(hearts),
+            tx,
+        }
+    }
+
+    /// (Re)starts the capture for `config`. Without it the firewall still isolates and
+    /// counts; only layer-2 evidence is missing, which is logged.
+    pub fn restart(&mut self, config: &cloison_core::config::Config) {
+        self.stop();
+        let beat = self.hearts.beat("capture");
+        match capture(config, self.tx.clone(), beat.clone()) {
+            Ok(c) => self.source = Some(c),
+            Err(e) => {
+                beat.retire();
+                tracing::error!(cause = %format!("{e:#}"), "layer-2 inspection is off");
+            }
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some((mut old, _)) = self.source.take() {
+            old.stop();
+        }
+    }
+
+    pub fn counters(&self) -> std::collections::BTreeMap<String, super::control::CaptureCounters> {
+        self.source
+            .as_ref()
+            .map(|(_, stats)| {
+                stats
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// A socket registered with tokio, or why it could not be (logged once).
+fn register<T: std::os::fd::AsRawFd>(what: &str, opened: std::io::Result<T>) -> Option<AsyncFd<T>> {
+    let registered = opened.and_then(|r| {
+        // SAFETY: `r` owns its socket for as long as it lives; the fd never changes.
+        unsafe { AsyncFd::register_with_interest(r, Interest::READABLE) }
+            .map_err(|e| e.into_parts().1)
+    });
+    match registered {
+        Ok(fd) => Some(fd),
+        Err(e) => {
+            tracing::error!(cause = %e, "cannot open {what}");
+            None
+        }
+    }
+}
+
+pub fn open_nflog() -> Option<AsyncFd<Reader>> {
+    register(
+        "the ruleset's NFLOG group: blocked traffic is counted but not named",
+        Reader::open_nonblocking(),
+    )
+}
+
+pub fn open_ruleset_watch() -> Option<AsyncFd<Watcher>> {
+    register(
+        "the nftables change notifications: changes are seen by the 2 s poll only",
+        Watcher::open().map_err(std::io::Error::other),
+    )
+}
+
+pub fn open_routing_watch() -> Option<AsyncFd<RouteWatcher>> {
+    register(
+        "the routing change notifications: changes are seen by the 2 s poll only",
+        RouteWatcher::open(),
+    )
+}
+
+/// Waits until the socket has something to read (forever without a socket).
+pub async fn readable<T: std::os::fd::AsRawFd>(
+    fd: &mut Option<AsyncFd<T>>,
+) -> Option<AsyncFdReadyMutGuard<'_, T>> {
+    match fd {
+        Some(fd) => fd.readable_mut().await.ok(),
+        None => std::future::pending().await,
+    }
+}
+
+/// Reads what the NFLOG socket holds into the folder; false once it is empty.
+pub fn read_nflog<K: Kernel, S: Sink>(sup: &mut Supervisor<K, S>, reader: &mut Reader) -> bool {
+    // The socket is non-blocking: poll returns what is queued, or nothing.
+    let samples = match reader.poll() {
+        Ok(s) => s,
+        Err(e) => {
+            if let Some(held_back) = sup.limited("nflog") {
+                tracing::error!(cause = %e, held_back, "reading NFLOG failed");
+            }
+            return false;
+        }
+    };
+    if samples.is_empty() {
+        return false;
+    }
+    let keys: Vec<_> = samples
+        .iter()
+        .filter_map(|s| sample::decode(s, sup.config()))
+        .collect();
+    sup.observe(keys, std::time::SystemTime::now());
+    true
+}
+
+/// Everything already queued (NFLOG samples, capture findings), so that a counter
+/// reading never precedes the samples of the packets it counts.
+pub fn drain<K: Kernel, S: Sink>(
+    sup: &mut Supervisor<K, S>,
+    rx: &mut mpsc::Receiver<Event>,
+    nflog: Option<&mut Reader>,
+) {
+    if let Some(reader) = nflog {
+        while read_nflog(sup, reader) {}
+    }
+    while let Ok(ev) = rx.try_recv() {
+        super::event_loop::on_event(sup, ev);
+    }
+}
+
+/// `Some(actor)` when a transaction touched cloison's table (or notifications were
+/// lost): the guard must check now. The actor is the committing process, when known.
+pub fn ruleset_changed(watcher: &mut Watcher) -> Option<Option<Actor>> {
+    let events = match watcher.poll() {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::warn!(cause = %e, "reading nftables notifications failed; checking");
+            return Some(None);
+        }
+    };
+    let mut out = None;
+    for e in events {
+        match e {
+            nfnetlink::Event::Overflow => {
+                out.get_or_insert(None);
+            }
+            nfnetlink::Event::Transaction(t) => {
+                let ours = t
+                    .changes
+                    .iter()
+                    .any(|c| c.family == nfnetlink::Family::Inet && c.table == TABLE);
+                if ours || !t.complete {
+                    let actor = t.pid.map(|pid| actor(pid, t.comm.clone()));
+                    if out.as_ref().is_none_or(Option::is_none) {
+                        out = Some(actor);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `Some(actor)` when cloison's policy rules or tables changed (or notifications were
+/// lost). The actor is the process whose netlink port asked for it, when it is still
+/// there to be named.
+pub fn routing_changed(watcher: &mut RouteWatcher) -> Option<Option<Actor>> {
+    let seen = match watcher.poll() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(cause = %e, "reading routing notifications failed; checking");
+            return Some(None);
+        }
+    };
+    let mut out = None;
+    for s in seen {
+        match s {
+            Seen::Overflow => {
+                out.get_or_insert(None);
+            }
+            Seen::Change(c) => {
+                let a = (c.port != 0)
+                    .then(|| comm_of(c.port).map(|comm| actor(c.port, Some(comm))))
+                    .flatten();
+                if out.as_ref().is_none_or(Option::is_none) {
+                    out = Some(a);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A process named by the kernel, with its parent when /proc still has it.
+fn actor(pid: u32, comm: Option<String>) -> Actor {
+    let parent = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("PPid:"))
+                .and_then(|p| p.trim().parse::<u32>().ok())
+        })
+        .and_then(|ppid| comm_of(ppid).map(|c| (ppid, c)));
+    Actor {
+        pid,
+        comm: comm.or_else(|| comm_of(pid)),
+        parent,
+    }
+}
+
+fn comm_of(pid: u32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|c| c.trim().to_owned())
 }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use cloison_core::alert::event::{EventKind, FlowKey};
-use cloison_core::alert::{Alert, FoldSettings, Folder, LogLimit, Names, Sink, field};
+use cloison_core::alert::{Actor, Alert, FoldSettings, Folder, LogLimit, Names, Sink, field};
 use cloison_core::config::{Config, Loaded};
 use cloison_core::hash::Hash;
 use cloison_core::nft::{Counts, Sync, compare, counters, keep_highest};
@@ -71,6 +71,8 @@ pub struct Supervisor<K: Kernel, S: Sink> {
     /// The differences last reported as drift, so a drift that stays (repair = false,
     /// or a repair that fails) is reported once, not at every reading.
     last_drift: Option<Vec<String>>,
+    /// The ruleset's generation at the last full check.
+    checked_generation: Option<u32>,
     /// Rate limits of the log lines a loop can repeat (one line a minute each, with the
     /// count of those held back).
     limits: BTreeMap<&'static str, LogLimit>,
@@ -114,9 +116,11 @@ impl<K: Kernel, S: Sink> Supervisor<K, S> {
             recent: VecDeque::new(),
             drift_repairs: 0,
             last_drift: None,
+            checked_generation: None,
             limits: BTreeMap::new(),
         };
-        s.read_kernel(SystemTime::now(), true);
+        s.read_counters(SystemTime::now(), true);
+        s.checked_generation = s.kernel.generation().ok();
         s
     }
 
@@ -213,9 +217,57 @@ impl<K: Kernel, S: Sink> Supervisor<K, S> {
         self.emit_all(last);
     }
 
-    /// Reads the live table: counters into the folder, and the drift check. With
-    /// `baseline`, the readings only set the starting point (after a table replacement).
-    pub fn read_kernel(&mut self, now: SystemTime, baseline: bool) {
+    /// Reads the ruleset's counters (over netlink: no process) into the folder and the
+    /// totals. With `baseline`, the readings only set the starting point (after a table
+    /// replacement).
+    pub fn read_counters(&mut self, now: SystemTime, baseline: bool) {
+        let counters = match self.kernel.counters() {
+            Ok(Some(c)) => c,
+            Ok(None) => return,
+            Err(e) => {
+                if let Some(held_back) = self.limited("read") {
+                    tracing::error!(cause = %e, held_back, "cannot read the ruleset's counters");
+                }
+                return;
+            }
+        };
+        let readings: Vec<(String, u64)> = counters
+            .iter()
+            .map(|(k, v)| (k.clone(), v.packets))
+            .collect();
+        if baseline {
+            self.folder.baseline(&readings);
+        } else {
+            let alerts = self.folder.counters(&readings, now);
+            self.emit_all(alerts);
+        }
+        keep_highest(&mut self.totals, &counters);
+    }
+
+    /// The periodic reading, the guard's backstop: counters, then a full check of both
+    /// walls when the ruleset's generation moved since the last check, when the policy
+    /// routing differs, or while a drift stands. At rest it starts no process.
+    pub async fn poll(&mut self, now: SystemTime) {
+        self.read_counters(now, false);
+        let moved = self
+            .kernel
+            .generation()
+            .map_or(true, |g| Some(g) != self.checked_generation);
+        let routing_differs = match self.kernel.read_routing().await {
+            Ok(live) => !self.plan.routing_differences(&live).is_empty(),
+            Err(_) => true,
+        };
+        if moved || routing_differs || self.last_drift.is_some() {
+            self.check(now, None).await;
+        }
+    }
+
+    /// Compares both walls with the plan (the drift check) and repairs what differs.
+    /// `actor` is who changed the rules, when a kernel notification said so.
+    pub async fn check(&mut self, now: SystemTime, actor: Option<Actor>) {
+        // The generation first: a change after it is read moves it, and the next poll
+        // checks again.
+        let generation = self.kernel.generation().ok();
         let live = match self.kernel.list_table() {
             Ok(live) => live,
             Err(e) => {
@@ -226,53 +278,115 @@ impl<K: Kernel, S: Sink> Supervisor<K, S> {
             }
         };
         if let Some(doc) = &live {
-            let c = counters(doc);
-            let readings: Vec<(String, u64)> =
-                c.iter().map(|(k, v)| (k.clone(), v.packets)).collect();
-            if baseline {
-                self.folder.baseline(&readings);
-            } else {
-                let alerts = self.folder.counters(&readings, now);
-                self.emit_all(alerts);
-            }
-            keep_highest(&mut self.totals, &c);
+            keep_highest(&mut self.totals, &counters(doc));
         }
-        if baseline {
-            return;
-        }
-        match compare(&self.want, live.as_ref()) {
-            Sync::InSync => self.last_drift = None,
-            drift => self.on_drift(drift.differences(), now),
-        }
-    }
-
-    fn on_drift(&mut self, diffs: Vec<String>, now: SystemTime) {
-        let repair = self.running.config.daemon.repair;
-        let repaired = repair && {
-            match apply::apply_ruleset(&self.plan, &self.kernel, &self.totals) {
-                Ok(_) => {
-                    self.drift_repairs += 1;
-                    true
+        let ruleset = compare(&self.want, live.as_ref());
+        let routing = match self.kernel.read_routing().await {
+            Ok(l) => self.plan.routing_differences(&l),
+            Err(e) => {
+                if let Some(held_back) = self.limited("read routing") {
+                    tracing::error!(cause = %e, held_back, "cannot read the policy routing");
                 }
-                Err(e) => {
-                    if let Some(held_back) = self.limited("repair") {
-                        tracing::error!(cause = %e, held_back, "cannot repair the ruleset");
-                    }
-                    false
-                }
+                Vec::new()
             }
         };
+        self.checked_generation = generation;
+        if ruleset.in_sync() && routing.is_empty() {
+            self.last_drift = None;
+            return;
+        }
+        self.on_drift(ruleset, routing, actor, now).await;
+    }
+
+    /// Someone else changed the rules. With `repair`: forwarding off at once when the
+    /// ruleset is gone or altered, both walls put back, forwarding on again; reported
+    /// once per distinct drift, naming who made the change when known. Without repair,
+    /// only a missing table closes forwarding (nothing of cloison's would filter).
+    async fn on_drift(
+        &mut self,
+        ruleset: Sync,
+        routing: Vec<String>,
+        actor: Option<Actor>,
+        now: SystemTime,
+    ) {
+        let repair = self.running.config.daemon.repair;
+        let ruleset_bad = !ruleset.in_sync();
+        let routing_bad = !routing.is_empty();
+        let closed = ruleset_bad && (repair || ruleset == Sync::Missing) && self.close();
+        let mut repaired = false;
+        if repair {
+            let mut ok = true;
+            if ruleset_bad {
+                if let Err(e) = apply::apply_ruleset(&self.plan, &self.kernel, &self.totals) {
+                    ok = false;
+                    if let Some(held_back) = self.limited("repair") {
+                        tracing::error!(cause = %e, held_back, "cannot repair the ruleset; forwarding stays off");
+                    }
+                }
+            }
+            if routing_bad {
+                let mut changes = Vec::new();
+                if let Err(e) = apply::apply_wall(&self.plan, &self.kernel, &mut changes).await {
+                    ok = false;
+                    if let Some(held_back) = self.limited("repair wall") {
+                        tracing::error!(cause = %e, held_back, "cannot repair the second wall");
+                    }
+                }
+            }
+            if ok && closed {
+                self.reopen();
+            }
+            repaired = ok;
+            if ok {
+                self.drift_repairs += 1;
+            }
+        }
+        let wall = match (ruleset_bad, routing_bad) {
+            (true, true) => "both",
+            (true, false) => "ruleset",
+            _ => "routing",
+        };
+        let mut diffs = ruleset.differences();
+        diffs.extend(routing);
         // A drift left in place is reported once; a new change is reported again.
         if self.last_drift.as_ref() != Some(&diffs) {
-            tracing::error!(differences = %diffs.join("; "), repaired, "ruleset drift");
-            let alert = Alert::ruleset_drift(&self.router, &diffs.join("\n"), repaired);
+            let who = actor.as_ref().map(ToString::to_string);
+            tracing::error!(differences = %diffs.join("; "), repaired, actor = ?who, "ruleset drift");
+            let alert = Alert::ruleset_drift(
+                &self.router,
+                &diffs.join("\n"),
+                repaired,
+                wall,
+                actor.as_ref(),
+            );
             self.emit_daemon(alert);
         }
         if repaired {
             self.last_drift = None;
-            self.read_kernel(now, true);
+            self.checked_generation = self.kernel.generation().ok();
+            self.read_counters(now, true);
         } else {
             self.last_drift = Some(diffs);
+        }
+    }
+
+    /// Forwarding off (fail-closed); true when it is off now. A failure is said loudly.
+    fn close(&mut self) -> bool {
+        match apply::close(&self.kernel) {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::error!(cause = %e, "cannot switch forwarding off while the ruleset is not in place: this box may forward unfiltered traffic");
+                false
+            }
+        }
+    }
+
+    /// Forwarding back on, behind the repaired ruleset.
+    fn reopen(&mut self) {
+        for s in &self.plan.forwarding {
+            if let Err(e) = self.kernel.set_sysctl(s) {
+                tracing::error!(cause = %e, "cannot switch forwarding back on after a repair");
+            }
         }
     }
 
@@ -332,7 +446,7 @@ impl<K: Kernel, S: Sink> Supervisor<K, S> {
     ) -> Result<String, String> {
         let now = SystemTime::now();
         // Counts up to now are reported under the old names before they change.
-        self.read_kernel(now, false);
+        self.read_counters(now, false);
         self.flush(now);
         let applied = match apply::apply(&next.config, &self.kernel, &self.totals).await {
             Ok(a) => a,
@@ -351,7 +465,8 @@ impl<K: Kernel, S: Sink> Supervisor<K, S> {
         self.plan = plan::plan(&self.running.config);
         self.want = self.plan.canonical();
         self.folder = new_folder(&self.running.config, &self.router);
-        self.read_kernel(SystemTime::now(), true);
+        self.read_counters(SystemTime::now(), true);
+        self.checked_generation = self.kernel.generation().ok();
         let path = self.opts.config_path.display().to_string();
         let alert = Alert::config_applied(
             &self.router,
@@ -498,17 +613,18 @@ mod tests {
     fn a_foreign_change_is_repaired_and_reported_once() {
         let mut b = started(LAB);
         b.kernel().flush_chain("pair/kiosk/mairie");
-        b.sup.read_kernel(SystemTime::now(), false);
+        run(b.sup.check(SystemTime::now(), None));
         let drift = b.events(EventKind::RulesetDrift);
         assert_eq!(drift.len(), 1);
         assert_eq!(
             drift[0].field(field::DETAIL),
-            Some("chain pair/kiosk/mairie: 0 rules instead of 2")
+            Some("chain pair/kiosk/mairie: 0 rules instead of 4")
         );
+        assert_eq!(drift[0].field(field::WALL), Some("ruleset"));
         assert_eq!(b.sup.drift_repairs, 1);
         let plan = plan::plan(b.sup.config());
         assert!(compare(&plan.canonical(), b.kernel().table.borrow().as_ref()).in_sync());
-        b.sup.read_kernel(SystemTime::now(), false);
+        run(b.sup.check(SystemTime::now(), None));
         assert_eq!(
             b.events(EventKind::RulesetDrift).len(),
             1,
@@ -517,11 +633,120 @@ mod tests {
     }
 
     #[test]
+    fn forwarding_is_off_while_the_ruleset_is_repaired_and_the_actor_named() {
+        let mut b = started(LAB);
+        *b.kernel().table.borrow_mut() = None;
+        b.kernel().forget_calls();
+        let nft = Actor {
+            pid: 4242,
+            comm: Some("nft".into()),
+            parent: Some((4200, "bash".into())),
+        };
+        run(b.sup.check(SystemTime::now(), Some(nft)));
+        let steps = b.kernel().calls_of(&["set_sysctl", "apply_ruleset"]);
+        assert_eq!(
+            steps,
+            [
+                format!("set_sysctl {}=0", plan::FORWARDING_V4),
+                format!("set_sysctl {}=0", plan::FORWARDING_V6),
+                "apply_ruleset".to_owned(),
+                format!("set_sysctl {}=1", plan::FORWARDING_V4),
+                format!("set_sysctl {}=1", plan::FORWARDING_V6),
+            ]
+        );
+        let drift = b.events(EventKind::RulesetDrift);
+        assert_eq!(drift[0].field(field::ACTOR_PID), Some("4242"));
+        assert_eq!(drift[0].field(field::ACTOR_COMM), Some("nft"));
+        assert_eq!(drift[0].field(field::ACTOR_PARENT), Some("bash 4200"));
+        assert!(
+            drift[0]
+                .message()
+                .contains("by nft (pid 4242, started by bash, pid 4200)"),
+            "{}",
+            drift[0].message()
+        );
+    }
+
+    #[test]
+    fn a_failed_repair_leaves_forwarding_off() {
+        let mut b = started(LAB);
+        *b.kernel().table.borrow_mut() = None;
+        b.kernel().fail("apply_ruleset");
+        run(b.sup.check(SystemTime::now(), None));
+        assert_eq!(
+            b.kernel().sysctl_value(plan::FORWARDING_V4).as_deref(),
+            Some("0")
+        );
+        let drift = b.events(EventKind::RulesetDrift);
+        assert_eq!(drift[0].field(field::REPAIRED), Some("no"));
+        // Next poll: the kernel accepts again, the table comes back, forwarding too.
+        b.kernel().heal("apply_ruleset");
+        run(b.sup.poll(SystemTime::now()));
+        assert_eq!(
+            b.kernel().sysctl_value(plan::FORWARDING_V4).as_deref(),
+            Some("1")
+        );
+    }
+
+    #[test]
+    fn a_flushed_second_wall_is_put_back_without_touching_forwarding() {
+        let mut b = started(LAB);
+        b.kernel()
+            .routing
+            .borrow_mut()
+            .rules
+            .retain(|r| r.priority >= 7300);
+        b.kernel().forget_calls();
+        run(b.sup.poll(SystemTime::now()));
+        assert!(
+            b.kernel().calls_of(&["set_sysctl"]).is_empty(),
+            "{:?}",
+            b.kernel().calls()
+        );
+        assert_eq!(
+            b.kernel().calls_of(&["ensure_wall", "ensure_rules"]).len(),
+            2
+        );
+        let live = b.kernel().routing.borrow().clone();
+        assert!(
+            plan::plan(b.sup.config())
+                .routing_differences(&live)
+                .is_empty()
+        );
+        let drift = b.events(EventKind::RulesetDrift);
+        assert_eq!(drift.len(), 1);
+        assert_eq!(drift[0].field(field::WALL), Some("routing"));
+        assert!(
+            drift[0]
+                .field(field::DETAIL)
+                .unwrap()
+                .contains("iif seg-kiosk lookup 7400` is missing")
+        );
+    }
+
+    #[test]
+    fn at_rest_the_poll_reads_counters_and_lists_nothing() {
+        let mut b = started(LAB);
+        b.kernel().forget_calls();
+        for _ in 0..3 {
+            run(b.sup.poll(SystemTime::now()));
+        }
+        assert!(
+            b.kernel()
+                .calls_of(&["list_table", "apply_ruleset"])
+                .is_empty(),
+            "{:?}",
+            b.kernel().calls()
+        );
+        assert_eq!(b.kernel().calls_of(&["counters"]).len(), 3);
+    }
+
+    #[test]
     fn without_repair_a_drift_is_reported_once_and_left() {
         let mut b = started(&LAB.replace("[alerts]", "[daemon]\nrepair = false\n\n[alerts]"));
         b.kernel().flush_chain("pair/kiosk/mairie");
         for _ in 0..3 {
-            b.sup.read_kernel(SystemTime::now(), false);
+            run(b.sup.check(SystemTime::now(), None));
         }
         assert_eq!(b.events(EventKind::RulesetDrift).len(), 1);
         assert_eq!(b.sup.drift_repairs, 0);
@@ -536,9 +761,9 @@ mod tests {
     fn a_deleted_table_comes_back_with_its_counts() {
         let mut b = started(LAB);
         b.kernel().count("kiosk/mairie", 40);
-        b.sup.read_kernel(SystemTime::now(), false);
+        run(b.sup.check(SystemTime::now(), None));
         *b.kernel().table.borrow_mut() = None;
-        b.sup.read_kernel(SystemTime::now(), false);
+        run(b.sup.check(SystemTime::now(), None));
         let live = counters(b.kernel().table.borrow().as_ref().unwrap());
         assert_eq!(live["kiosk/mairie"].packets, 40);
         let drift = b.events(EventKind::RulesetDrift);

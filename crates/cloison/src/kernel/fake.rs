@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cloison_core::plan::{LinkPlan, Sysctl};
+use cloison_core::plan::{LinkPlan, LiveRouting, RoutingRule, Sysctl, WallRoute};
 use serde_json::{Value, json};
 
 use super::{Kernel, LinkError, NftError, SysctlError};
@@ -21,6 +21,10 @@ pub struct Recorder {
     pub sysctls: RefCell<BTreeMap<String, String>>,
     /// Calls that fail: a step name (`apply_ruleset`, `ensure_routes`) or a sysctl key.
     pub failing: RefCell<BTreeSet<String>>,
+    /// cloison's policy rules and second-wall routes, as applied.
+    pub routing: RefCell<LiveRouting>,
+    /// The ruleset generation, moved by every change to the table.
+    pub generation: std::cell::Cell<u32>,
 }
 
 impl Recorder {
@@ -88,6 +92,7 @@ impl Recorder {
         {
             items.retain(|i| i.get("rule").is_none_or(|r| r["chain"] != chain));
         }
+        self.generation.set(self.generation.get() + 1);
     }
 
     fn record(&self, call: String) -> bool {
@@ -137,6 +142,7 @@ impl Kernel for Recorder {
             return Err(nft_failure("-j -f -"));
         }
         *self.table.borrow_mut() = Some(as_listing(batch));
+        self.generation.set(self.generation.get() + 1);
         Ok(())
     }
 
@@ -151,7 +157,23 @@ impl Kernel for Recorder {
         if self.record("delete_table".into()) {
             return Err(nft_failure("delete table inet cloison"));
         }
+        self.generation.set(self.generation.get() + 1);
         Ok(self.table.borrow_mut().take().is_some())
+    }
+
+    fn counters(&self) -> Result<Option<BTreeMap<String, cloison_core::nft::Counts>>, NftError> {
+        if self.record("counters".into()) {
+            return Err(nft_failure("counters"));
+        }
+        Ok(self
+            .table
+            .borrow()
+            .as_ref()
+            .map(cloison_core::nft::counters))
+    }
+
+    fn generation(&self) -> Result<u32, NftError> {
+        Ok(self.generation.get())
     }
 
     fn sysctl(&self, key: &str) -> Result<String, SysctlError> {
@@ -198,11 +220,43 @@ impl Kernel for Recorder {
         self.link_step("ensure_routes")
     }
 
-    async fn ensure_rules(&self, _: &LinkPlan, _: &mut Vec<String>) -> Result<(), LinkError> {
-        self.link_step("ensure_rules")
+    async fn ensure_rules(
+        &self,
+        rules: &[RoutingRule],
+        _: &mut Vec<String>,
+    ) -> Result<(), LinkError> {
+        self.link_step("ensure_rules")?;
+        let mut rules = rules.to_vec();
+        rules.sort();
+        self.routing.borrow_mut().rules = rules;
+        self.routing.borrow_mut().unknown_rules.clear();
+        Ok(())
+    }
+
+    async fn ensure_wall(
+        &self,
+        routes: &[WallRoute],
+        _: &mut Vec<String>,
+    ) -> Result<(), LinkError> {
+        self.link_step("ensure_wall")?;
+        let mut routes = routes.to_vec();
+        routes.sort();
+        self.routing.borrow_mut().routes = routes;
+        Ok(())
+    }
+
+    async fn read_routing(&self) -> Result<LiveRouting, LinkError> {
+        if self.record("read_routing".into()) {
+            return Err(LinkError::Connect(std::io::Error::other(
+                "injected failure",
+            )));
+        }
+        Ok(self.routing.borrow().clone())
     }
 
     async fn remove_routing(&self, _: &mut Vec<String>) -> Result<(), LinkError> {
-        self.link_step("remove_routing")
+        self.link_step("remove_routing")?;
+        *self.routing.borrow_mut() = LiveRouting::default();
+        Ok(())
     }
 }

@@ -1,5 +1,5 @@
 //! The kernel edge, behind one small trait: the nftables ruleset, links, addresses,
-//! routes and policy rules (rtnetlink), and sysctls. `System` is the real kernel (it runs
+//! routes, policy rules and the second wall (rtnetlink), and sysctls. `System` is the real kernel (it runs
 //! `nft`, talks rtnetlink, writes /proc/sys); `fake::Recorder` (tests only) keeps a table
 //! and sysctls in memory and records every call, so that the order of apply's steps,
 //! the fail-closed paths, drift repair and commit-confirm rollback are unit-tested
@@ -10,11 +10,18 @@ pub mod fake;
 pub mod netlink;
 pub mod nfnetlink;
 pub mod nft;
+pub mod route_watch;
+pub mod routing;
 pub mod sysctl;
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
-use cloison_core::plan::{FORWARDING_V4, LinkPlan, Sysctl};
+use cloison_core::names::TABLE;
+use cloison_core::nft::Counts;
+
+use cloison_core::plan::{FORWARDING_V4, LinkPlan, LiveRouting, RoutingRule, Sysctl, WallRoute};
 use serde_json::Value;
 
 pub use netlink::{LinkError, Netlink};
@@ -31,6 +38,12 @@ pub trait Kernel {
     fn list_table(&self) -> Result<Option<Value>, NftError>;
     /// Deletes cloison's table; `false` when there was none.
     fn delete_table(&self) -> Result<bool, NftError>;
+    /// The named counters of cloison's table; `None` when the table does not exist.
+    /// Read over netlink by the real kernel: no process is started.
+    fn counters(&self) -> Result<Option<BTreeMap<String, Counts>>, NftError>;
+    /// The ruleset's generation: it changes with every committed nftables transaction,
+    /// anyone's, so an unchanged value means nothing changed since it was read.
+    fn generation(&self) -> Result<u32, NftError>;
 
     fn sysctl(&self, key: &str) -> Result<String, SysctlError>;
     /// Sets a value; returns whether it changed.
@@ -60,12 +73,21 @@ pub trait Kernel {
         plan: &LinkPlan,
         changes: &mut Vec<String>,
     ) -> Result<(), LinkError>;
+    /// cloison's policy rules (the uplinks' and the second wall's): exactly `rules`.
     async fn ensure_rules(
         &self,
-        plan: &LinkPlan,
+        rules: &[RoutingRule],
         changes: &mut Vec<String>,
     ) -> Result<(), LinkError>;
-    /// Removes cloison's routing rules and routes.
+    /// The second wall's routes: exactly `routes` in the wall tables.
+    async fn ensure_wall(
+        &self,
+        routes: &[WallRoute],
+        changes: &mut Vec<String>,
+    ) -> Result<(), LinkError>;
+    /// cloison's rules and wall routes as the kernel has them.
+    async fn read_routing(&self) -> Result<LiveRouting, LinkError>;
+    /// Removes cloison's routing rules, routes and second wall.
     async fn remove_routing(&self, changes: &mut Vec<String>) -> Result<(), LinkError>;
 
     /// Whether IPv4 forwarding is on (unreadable counts as off).
@@ -85,6 +107,9 @@ pub struct System {
     nft: Nft,
     /// Opened on first use, inside the runtime.
     netlink: std::sync::OnceLock<Netlink>,
+    /// nf_tables over netlink, for reads that must not start a process; opened on first
+    /// use (in the network namespace of the thread that uses it first).
+    nfnl: Mutex<Option<nfnetlink::Client>>,
 }
 
 impl System {
@@ -100,6 +125,26 @@ impl System {
         Ok(self.netlink.get_or_init(|| n))
     }
 
+    fn with_nfnl<T>(
+        &self,
+        f: impl FnOnce(&mut nfnetlink::Client) -> Result<T, nfnetlink::Error>,
+    ) -> Result<T, NftError> {
+        let mut slot = self
+            .nfnl
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if slot.is_none() {
+            *slot = Some(nfnetlink::Client::open().map_err(NftError::Netlink)?);
+        }
+        let client = slot.as_mut().expect("opened above");
+        let result = f(client);
+        if result.is_err() {
+            // A socket in a bad state is reopened on the next call.
+            *slot = None;
+        }
+        result.map_err(NftError::Netlink)
+    }
+
     /// The nft runner (for `nft -c` checks in tests and benches).
     pub fn nft(&self) -> &Nft {
         &self.nft
@@ -112,7 +157,11 @@ impl Kernel for System {
     }
 
     fn list_table(&self) -> Result<Option<Value>, NftError> {
-        self.nft.list_table()
+        if !self.table_exists()? {
+            return Ok(None);
+        }
+        self.nft
+            .list_known_table(|| self.table_exists().unwrap_or(true))
     }
 
     fn delete_table(&self) -> Result<bool, NftError> {
@@ -120,7 +169,15 @@ impl Kernel for System {
     }
 
     fn table_exists(&self) -> Result<bool, NftError> {
-        self.nft.table_exists()
+        self.with_nfnl(|c| c.table_exists(nfnetlink::Family::Inet, TABLE))
+    }
+
+    fn counters(&self) -> Result<Option<BTreeMap<String, Counts>>, NftError> {
+        self.with_nfnl(|c| c.counters(nfnetlink::Family::Inet, TABLE))
+    }
+
+    fn generation(&self) -> Result<u32, NftError> {
+        self.with_nfnl(nfnetlink::Client::generation)
     }
 
     fn sysctl(&self, key: &str) -> Result<String, SysctlError> {
@@ -169,10 +226,22 @@ impl Kernel for System {
 
     async fn ensure_rules(
         &self,
-        plan: &LinkPlan,
+        rules: &[RoutingRule],
         changes: &mut Vec<String>,
     ) -> Result<(), LinkError> {
-        self.netlink()?.ensure_rules(plan, changes).await
+        self.netlink()?.ensure_rules(rules, changes).await
+    }
+
+    async fn ensure_wall(
+        &self,
+        routes: &[WallRoute],
+        changes: &mut Vec<String>,
+    ) -> Result<(), LinkError> {
+        self.netlink()?.ensure_wall(routes, changes).await
+    }
+
+    async fn read_routing(&self) -> Result<LiveRouting, LinkError> {
+        self.netlink()?.read_routing().await
     }
 
     async fn remove_routing(&self, changes: &mut Vec<String>) -> Result<(), LinkError> {

@@ -4,7 +4,6 @@
 //! twice changes nothing.
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
@@ -14,13 +13,10 @@ use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressScope
 use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
-use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage};
-use netlink_packet_route::rule::{RuleAction as NlRuleAction, RuleAttribute, RuleMessage};
-use rtnetlink::{Handle, IpVersion, LinkUnspec, LinkVlan, RouteMessageBuilder};
+use rtnetlink::{Handle, LinkUnspec, LinkVlan};
 
 use cloison_core::config::IfName;
-use cloison_core::names::{ROUTE_TABLES as OUR_TABLES, RULE_PRIORITIES as OURS};
-use cloison_core::plan::{Family, LinkPlan, Route, RoutingRule, RuleAction};
+use cloison_core::plan::LinkPlan;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
@@ -42,13 +38,13 @@ pub enum LinkError {
     },
 }
 
-fn nl(op: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> LinkError {
+pub(super) fn nl(op: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> LinkError {
     let op = op.into();
     move |source| LinkError::Netlink { op, source }
 }
 
 pub struct Netlink {
-    handle: Handle,
+    pub(super) handle: Handle,
 }
 
 impl Netlink {
@@ -74,7 +70,7 @@ impl Netlink {
         }
     }
 
-    pub async fn ifindex(&self, name: &IfName) -> Result<u32, LinkError> {
+    pub(super) async fn ifindex(&self, name: &IfName) -> Result<u32, LinkError> {
         self.link(name.as_str())
             .await?
             .map(|l| l.header.index)
@@ -288,175 +284,6 @@ impl Netlink {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-
-    /// Default routes of the per-uplink tables; routes in cloison's tables that the plan
-    /// no longer has are removed.
-    pub async fn ensure_routes(
-        &self,
-        plan: &LinkPlan,
-        changes: &mut Vec<String>,
-    ) -> Result<(), LinkError> {
-        for family in [Family::V4, Family::V6] {
-            let existing = self.our_routes(family).await?;
-            for r in plan.routes.iter().filter(|r| r.family == family) {
-                let dev = self.ifindex(&r.dev).await?;
-                let present = existing.iter().any(|m| {
-                    route_table(m) == r.table
-                        && route_gateway(m) == Some(r.via)
-                        && route_oif(m) == Some(dev)
-                });
-                if present {
-                    continue;
-                }
-                let msg = default_route(r, dev);
-                self.handle
-                    .route()
-                    .add(msg)
-                    .replace()
-                    .execute()
-                    .await
-                    .map_err(nl(format!(
-                        "setting the default route of table {} via {} dev {}",
-                        r.table, r.via, r.dev
-                    )))?;
-                changes.push(format!(
-                    "routed uplink {} (table {}) via {} dev {}",
-                    r.uplink, r.table, r.via, r.dev
-                ));
-            }
-            for m in existing {
-                let t = route_table(&m);
-                if !plan
-                    .routes
-                    .iter()
-                    .any(|r| r.family == family && r.table == t)
-                {
-                    self.handle
-                        .route()
-                        .del(m)
-                        .execute()
-                        .await
-                        .map_err(nl(format!("removing a route of table {t}")))?;
-                    changes.push(format!("removed the route of unused table {t}"));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    async fn our_routes(&self, family: Family) -> Result<Vec<RouteMessage>, LinkError> {
-        let filter = match family {
-            Family::V4 => RouteMessageBuilder::<std::net::Ipv4Addr>::new()
-                .table_id(0)
-                .build(),
-            Family::V6 => RouteMessageBuilder::<std::net::Ipv6Addr>::new()
-                .table_id(0)
-                .build(),
-        };
-        let mut out = Vec::new();
-        let mut routes = self.handle.route().get(filter).execute();
-        while let Some(m) = routes.try_next().await.map_err(nl("listing routes"))? {
-            if OUR_TABLES.contains(&route_table(&m)) {
-                out.push(m);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Policy rules in cloison's priority range: exactly the plan's.
-    pub async fn ensure_rules(
-        &self,
-        plan: &LinkPlan,
-        changes: &mut Vec<String>,
-    ) -> Result<(), LinkError> {
-        for (family, version) in [(Family::V4, IpVersion::V4), (Family::V6, IpVersion::V6)] {
-            let want: Vec<&RoutingRule> =
-                plan.rules.iter().filter(|r| r.family == family).collect();
-            let existing = self.our_rules(version.clone()).await?;
-            let mut kept = Vec::new();
-            for m in existing {
-                match want.iter().find(|r| rule_matches(r, &m)) {
-                    Some(r) if !kept.contains(&r.priority) => kept.push(r.priority),
-                    _ => {
-                        let p = rule_priority(&m);
-                        self.handle
-                            .rule()
-                            .del(m)
-                            .execute()
-                            .await
-                            .map_err(nl(format!("removing rule {p}")))?;
-                        changes.push(format!("removed stale routing rule {p}"));
-                    }
-                }
-            }
-            for r in want.into_iter().filter(|r| !kept.contains(&r.priority)) {
-                self.add_rule(r).await?;
-                changes.push(format!("added routing rule {r}"));
-            }
-        }
-        Ok(())
-    }
-
-    async fn our_rules(&self, version: IpVersion) -> Result<Vec<RuleMessage>, LinkError> {
-        let mut out = Vec::new();
-        let mut rules = self.handle.rule().get(version).execute();
-        while let Some(m) = rules
-            .try_next()
-            .await
-            .map_err(nl("listing routing rules"))?
-        {
-            if OURS.contains(&rule_priority(&m)) {
-                out.push(m);
-            }
-        }
-        Ok(out)
-    }
-
-    async fn add_rule(&self, r: &RoutingRule) -> Result<(), LinkError> {
-        let add = self
-            .handle
-            .rule()
-            .add()
-            .priority(r.priority)
-            .action(NlRuleAction::ToTable);
-        let add = match &r.iif {
-            Some(i) => add.input_interface(i.as_str()),
-            None => add,
-        };
-        let result = match (r.family, &r.action) {
-            (Family::V4, RuleAction::Table(t)) => add.v4().table_id(*t).execute().await,
-            (Family::V6, RuleAction::Table(t)) => add.v6().table_id(*t).execute().await,
-            (Family::V4, RuleAction::MainWithoutDefault) => {
-                let mut req = add.v4().table_id(u32::from(libc::RT_TABLE_MAIN));
-                req.message_mut()
-                    .attributes
-                    .push(RuleAttribute::SuppressPrefixLen(0));
-                req.execute().await
-            }
-            (Family::V6, RuleAction::MainWithoutDefault) => {
-                let mut req = add.v6().table_id(u32::from(libc::RT_TABLE_MAIN));
-                req.message_mut()
-                    .attributes
-                    .push(RuleAttribute::SuppressPrefixLen(0));
-                req.execute().await
-            }
-        };
-        result.map_err(nl(format!("adding routing rule {r}")))
-    }
-
-    /// Removes cloison's routing rules and routes (for `apply --remove`).
-    pub async fn remove_routing(&self, changes: &mut Vec<String>) -> Result<(), LinkError> {
-        let empty = LinkPlan {
-            vlans: Vec::new(),
-            addresses: Vec::new(),
-            owned: Vec::new(),
-            up: Vec::new(),
-            routes: Vec::new(),
-            rules: Vec::new(),
-        };
-        self.ensure_rules(&empty, changes).await?;
-        self.ensure_routes(&empty, changes).await
-    }
 }
 
 fn vlan_of(link: &LinkMessage) -> (Option<InfoKind>, Option<u16>) {
@@ -488,79 +315,4 @@ fn address_of(msg: &netlink_packet_route::address::AddressMessage) -> Option<IpN
         _ => None,
     })?;
     IpNet::new(addr, msg.header.prefix_len).ok()
-}
-
-fn default_route(r: &Route, dev: u32) -> RouteMessage {
-    match r.via {
-        IpAddr::V4(gw) => RouteMessageBuilder::<std::net::Ipv4Addr>::new()
-            .table_id(r.table)
-            .gateway(gw)
-            .output_interface(dev)
-            .build(),
-        IpAddr::V6(gw) => RouteMessageBuilder::<std::net::Ipv6Addr>::new()
-            .table_id(r.table)
-            .gateway(gw)
-            .output_interface(dev)
-            .build(),
-    }
-}
-
-fn route_table(m: &RouteMessage) -> u32 {
-    m.attributes
-        .iter()
-        .find_map(|a| match a {
-            RouteAttribute::Table(t) => Some(*t),
-            _ => None,
-        })
-        .unwrap_or(u32::from(m.header.table))
-}
-
-fn route_gateway(m: &RouteMessage) -> Option<IpAddr> {
-    m.attributes.iter().find_map(|a| match a {
-        RouteAttribute::Gateway(RouteAddress::Inet(ip)) => Some(IpAddr::V4(*ip)),
-        RouteAttribute::Gateway(RouteAddress::Inet6(ip)) => Some(IpAddr::V6(*ip)),
-        _ => None,
-    })
-}
-
-fn route_oif(m: &RouteMessage) -> Option<u32> {
-    m.attributes.iter().find_map(|a| match a {
-        RouteAttribute::Oif(i) => Some(*i),
-        _ => None,
-    })
-}
-
-fn rule_priority(m: &RuleMessage) -> u32 {
-    m.attributes
-        .iter()
-        .find_map(|a| match a {
-            RuleAttribute::Priority(p) => Some(*p),
-            _ => None,
-        })
-        .unwrap_or(0)
-}
-
-fn rule_matches(r: &RoutingRule, m: &RuleMessage) -> bool {
-    let attr = |f: &dyn Fn(&RuleAttribute) -> Option<u32>| m.attributes.iter().find_map(f);
-    let iif = m.attributes.iter().find_map(|a| match a {
-        RuleAttribute::Iifname(n) => Some(n.as_str()),
-        _ => None,
-    });
-    let table = attr(&|a| match a {
-        RuleAttribute::Table(t) => Some(*t),
-        _ => None,
-    })
-    .unwrap_or(u32::from(m.header.table));
-    // The kernel reports "no suppression" as u32::MAX (-1).
-    let suppress = attr(&|a| match a {
-        RuleAttribute::SuppressPrefixLen(n) if *n != u32::MAX => Some(*n),
-        _ => None,
-    });
-    let action_ok = match r.action {
-        RuleAction::Table(t) => table == t && suppress.is_none(),
-        RuleAction::MainWithoutDefault => {
-            table == u32::from(libc::RT_TABLE_MAIN) && suppress == Some(0)
-        }
-    };
-    rule_priority(m) == r.priority && iif == r.iif.as_ref().map(IfName::as_str) && action_ok
 }

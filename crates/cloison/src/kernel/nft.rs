@@ -20,6 +20,8 @@ pub enum NftError {
     },
     #[error("`nft {args}` failed: {stderr}")]
     Failed { args: String, stderr: String },
+    #[error("reading cloison's table over netlink failed")]
+    Netlink(#[source] super::nfnetlink::Error),
     #[error("`nft {args}` printed JSON cloison cannot read")]
     Output {
         args: String,
@@ -126,6 +128,25 @@ impl Nft {
                 args: args.join(" "),
                 source,
             })
+    }
+
+    /// `nft -j list table inet cloison` without asking first whether it exists (the
+    /// caller knows, over netlink); `None` if it vanished meanwhile.
+    pub fn list_known_table(&self, exists: impl Fn() -> bool) -> Result<Option<Value>, NftError> {
+        let args = ["-j", "list", "table", "inet", TABLE];
+        match self.run(&args, None) {
+            Ok(out) => serde_json::from_slice(&out)
+                .map(Some)
+                .map_err(|source| NftError::Output {
+                    args: args.join(" "),
+                    source,
+                }),
+            Err(e) if !exists() => {
+                drop(e);
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Deletes cloison's table; `false` when there was none.

@@ -461,12 +461,8 @@ pub fn decode_gen(area: &[u8]) -> Result<GenInfo, Malformed> {
     })
 }
 
-/// Packet and byte counts of one named counter.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct Counts {
-    pub packets: u64,
-    pub bytes: u64,
-}
+/// Packet and byte counts of one named counter (the same type the listings give).
+pub use cloison_core::nft::Counts;
 
 /// A named counter from a GETOBJ answer (the attributes after the nfgenmsg): its table,
 /// name and counts; `Ok(None)` for objects of another type.

@@ -1,0 +1,375 @@
+//! The second wall: the isolation matrix enforced a second time, in policy routing, a
+//! kernel mechanism that `nft flush ruleset`, `nft delete table` or an edit of cloison's
+//! table cannot touch. Stateless and coarser than the ruleset, it stops, with nftables
+//! gone, every packet from a segment toward another segment or toward non-Internet
+//! space, and lets the allowed exceptions and their replies through.
+//!
+//! Shape (measured against per-destination rules, which collapsed to 6 kpps at 64
+//! segments: see docs/isolation.md):
+//! - one rule per segment, `iif <seg> lookup <its wall table>`, before the routes the
+//!   segments use; the table holds `prohibit` routes for the non-Internet space, the
+//!   uplinks' link networks and every other segment's subnets, and `throw` routes for
+//!   the segment's own subnets (a `throw` ends the table's lookup as if nothing matched,
+//!   so the segment's own traffic and the Internet go on to the usual tables). One
+//!   lookup in a table per packet, whatever the number of segments.
+//! - before those, the exceptions: for each `[[allow]]` port, `iif <from> to <to's
+//!   subnet> ipproto P dport N lookup main`, and its replies, `iif <to> to <from's subnet>
+//!   ipproto P sport N lookup main` (stateless: any packet from that source port passes
+//!   this wall; the ruleset, stateful, still checks it).
+//! - `prohibit`, not `blackhole`: the kernel then answers a route query (`ip route get`,
+//!   RTM_GETROUTE) with EACCES, which `cloison verify` reads as "the second wall stops
+//!   this", and with nftables gone the sender gets a rate-limited ICMP "administratively
+//!   prohibited". While the ruleset stands, it drops these packets first (in its
+//!   `segments` chain, before routing), so the wall never answers.
+//!
+//! Addresses of the router itself are looked up in the `local` table first (rule 0):
+//! this wall covers forwarding, not the router's own services (the ruleset's `input`
+//! chain does).
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::Serialize;
+
+use super::links::{Family, RoutingRule, RuleAction, RulePort, RuleProto};
+use super::space;
+use crate::config::{Config, Proto};
+use crate::names::{RULE_PRIORITY_WALL, RULE_PRIORITY_WALL_EXCEPTIONS, WALL_TABLE_BASE};
+
+/// What a wall route does with a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum WallKind {
+    /// Dropped, with an ICMP "administratively prohibited" (rate-limited by the kernel).
+    Prohibit,
+    /// Not decided here: the lookup goes on to the next rule.
+    Throw,
+}
+
+/// A route of a segment's wall table.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct WallRoute {
+    pub table: u32,
+    pub family: Family,
+    pub dst: IpNet,
+    pub kind: WallKind,
+}
+
+/// The second wall of a configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Wall {
+    /// Sorted; several share the exceptions' priority.
+    pub rules: Vec<RoutingRule>,
+    /// Sorted.
+    pub routes: Vec<WallRoute>,
+}
+
+/// The wall table of the segment at `index` in `Config::segments`.
+pub fn table_of(index: usize) -> u32 {
+    WALL_TABLE_BASE + u32::try_from(index).expect("at most MAX_SEGMENTS segments")
+}
+
+pub fn wall(config: &Config) -> Wall {
+    let mut rules = Vec::new();
+    let mut routes = Vec::new();
+    let mut never4: Vec<IpNet> = space::non_internet_v4()
+        .into_iter()
+        .map(IpNet::V4)
+        .collect();
+    never4.extend(
+        config
+            .uplinks
+            .iter()
+            .filter_map(|u| u.address.map(|a| IpNet::V4(a.subnet()))),
+    );
+    let mut never6: Vec<IpNet> = space::non_internet_v6()
+        .into_iter()
+        .map(IpNet::V6)
+        .collect();
+    never6.extend(
+        config
+            .uplinks
+            .iter()
+            .filter_map(|u| u.address6.map(|a| IpNet::V6(a.subnet()))),
+    );
+
+    for (i, s) in config.segments.iter().enumerate() {
+        let table = table_of(i);
+        let mut route = |family, dst, kind| {
+            routes.push(WallRoute {
+                table,
+                family,
+                dst,
+                kind,
+            });
+        };
+        for n in &never4 {
+            route(Family::V4, *n, WallKind::Prohibit);
+        }
+        for n in &never6 {
+            route(Family::V6, *n, WallKind::Prohibit);
+        }
+        for t in config.segments.iter().filter(|t| t.name != s.name) {
+            route(
+                Family::V4,
+                IpNet::V4(t.address.subnet()),
+                WallKind::Prohibit,
+            );
+            if let Some(a6) = t.address6 {
+                route(Family::V6, IpNet::V6(a6.subnet()), WallKind::Prohibit);
+            }
+        }
+        route(Family::V4, IpNet::V4(s.address.subnet()), WallKind::Throw);
+        if let Some(a6) = s.address6 {
+            route(Family::V6, IpNet::V6(a6.subnet()), WallKind::Throw);
+        }
+        for family in [Family::V4, Family::V6] {
+            rules.push(RoutingRule {
+                priority: RULE_PRIORITY_WALL + u32::try_from(i).expect("at most MAX_SEGMENTS"),
+                family,
+                iif: Some(s.interface.clone()),
+                to: None,
+                proto: None,
+                action: RuleAction::Table(table),
+            });
+        }
+    }
+    for a in &config.allows {
+        let (Some(from), Some(to)) = (
+            config.segment(a.from.as_str()),
+            config.segment(a.to.as_str()),
+        ) else {
+            continue;
+        };
+        let mut pairs = vec![(from.address.subnet().into(), to.address.subnet().into())];
+        if let (Some(f6), Some(t6)) = (from.address6, to.address6) {
+            pairs.push((IpNet::V6(f6.subnet()), IpNet::V6(t6.subnet())));
+        }
+        for (from_net, to_net) in pairs {
+            let family = family_of(&to_net);
+            let mut exception = |iif: &crate::config::IfName, to: IpNet, proto: RuleProto| {
+                rules.push(RoutingRule {
+                    priority: RULE_PRIORITY_WALL_EXCEPTIONS,
+                    family,
+                    iif: Some(iif.clone()),
+                    to: Some(to),
+                    proto: Some(proto),
+                    action: RuleAction::Table(MAIN_TABLE),
+                });
+            };
+            match a.proto {
+                Proto::Icmp => {
+                    // Echo requests one way, replies the other: the protocol, not the type.
+                    let number = if family == Family::V4 { 1 } else { 58 };
+                    let p = RuleProto { number, port: None };
+                    exception(&from.interface, to_net, p);
+                    exception(&to.interface, from_net, p);
+                }
+                Proto::Tcp | Proto::Udp => {
+                    let number = if a.proto == Proto::Tcp { 6 } else { 17 };
+                    for port in &a.ports {
+                        exception(
+                            &from.interface,
+                            to_net,
+                            RuleProto {
+                                number,
+                                port: Some(RulePort::Destination(*port)),
+                            },
+                        );
+                        exception(
+                            &to.interface,
+                            from_net,
+                            RuleProto {
+                                number,
+                                port: Some(RulePort::Source(*port)),
+                            },
+                        );
+                    }
+                }
+            }
+        }
+    }
+    rules.sort();
+    rules.dedup();
+    routes.sort();
+    routes.dedup();
+    Wall { rules, routes }
+}
+
+/// cloison's policy routing as the kernel has it: the rules in its priority range and
+/// the routes of its wall tables. A rule there that cloison cannot read as one of its
+/// own (another selector, another action) is listed by priority.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveRouting {
+    pub rules: Vec<RoutingRule>,
+    pub unknown_rules: Vec<u32>,
+    pub routes: Vec<WallRoute>,
+}
+
+/// What differs between the rules and wall routes a plan wants and the live ones, one
+/// line each; empty when they match (the order of rules at one priority is free).
+pub fn routing_differences(
+    want_rules: &[RoutingRule],
+    want_routes: &[WallRoute],
+    live: &LiveRouting,
+) -> Vec<String> {
+    use std::collections::BTreeSet;
+    let mut out = Vec::new();
+    let (w, l): (BTreeSet<_>, BTreeSet<_>) =
+        (want_rules.iter().collect(), live.rules.iter().collect());
+    for r in w.difference(&l) {
+        out.push(format!("routing rule `{r}` is missing"));
+    }
+    for r in l.difference(&w) {
+        out.push(format!("routing rule `{r}` was added"));
+    }
+    for p in &live.unknown_rules {
+        out.push(format!(
+            "an unknown routing rule sits at cloison's priority {p}"
+        ));
+    }
+    let (w, l): (BTreeSet<_>, BTreeSet<_>) =
+        (want_routes.iter().collect(), live.routes.iter().collect());
+    let missing = w.difference(&l).count();
+    let added = l.difference(&w).count();
+    // A flushed table loses dozens of routes: one line says it.
+    for (n, what) in [(missing, "missing"), (added, "added")] {
+        if n > 0 {
+            let tables: BTreeSet<u32> = if what == "missing" {
+                w.difference(&l).map(|r| r.table).collect()
+            } else {
+                l.difference(&w).map(|r| r.table).collect()
+            };
+            let list: Vec<String> = tables.iter().map(u32::to_string).collect();
+            out.push(format!(
+                "{n} second-wall route{} {what} (table{} {})",
+                if n == 1 { "" } else { "s" },
+                if tables.len() == 1 { "" } else { "s" },
+                list.join(", ")
+            ));
+        }
+    }
+    out
+}
+
+/// The kernel's main routing table (`RT_TABLE_MAIN`).
+pub const MAIN_TABLE: u32 = 254;
+
+fn family_of(n: &IpNet) -> Family {
+    match n.addr() {
+        IpAddr::V4(_) => Family::V4,
+        IpAddr::V6(_) => Family::V6,
+    }
+}
+
+impl std::fmt::Display for WallRoute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let fam = if self.family == Family::V6 { "-6 " } else { "" };
+        let kind = match self.kind {
+            WallKind::Prohibit => "prohibit",
+            WallKind::Throw => "throw",
+        };
+        write!(f, "route {fam}add {kind} {} table {}", self.dst, self.table)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn differences_name_what_is_missing_or_added() {
+        let w = wall(&lab());
+        let live = LiveRouting {
+            rules: w.rules.clone(),
+            unknown_rules: Vec::new(),
+            routes: w.routes.clone(),
+        };
+        assert!(routing_differences(&w.rules, &w.routes, &live).is_empty());
+        let mut shuffled = live.clone();
+        shuffled.rules.reverse();
+        assert!(routing_differences(&w.rules, &w.routes, &shuffled).is_empty());
+        let mut flushed = live.clone();
+        flushed.rules.retain(|r| r.proto.is_some());
+        flushed.routes.retain(|r| r.table != table_of(0));
+        flushed.unknown_rules.push(7250);
+        let d = routing_differences(&w.rules, &w.routes, &flushed);
+        assert!(
+            d.contains(
+                &"routing rule `priority 7200 iif seg-kiosk lookup 7400` is missing".to_owned()
+            ),
+            "{d:?}"
+        );
+        assert!(
+            d.contains(&"an unknown routing rule sits at cloison's priority 7250".to_owned()),
+            "{d:?}"
+        );
+        assert!(
+            d.iter()
+                .any(|l| l.ends_with("second-wall routes missing (table 7400)")),
+            "{d:?}"
+        );
+    }
+
+    fn lab() -> Config {
+        crate::config::parse(include_str!("../../../../config/lab.toml"), "lab.toml").unwrap()
+    }
+
+    fn table(w: &Wall, number: u32) -> Vec<String> {
+        w.routes
+            .iter()
+            .filter(|r| r.table == number)
+            .map(|r| format!("{:?} {}", r.kind, r.dst))
+            .collect()
+    }
+
+    #[test]
+    fn each_segment_meets_the_others_and_private_space_but_not_itself() {
+        let w = wall(&lab());
+        // Segments are sorted by name: the kiosk's table is the first.
+        let kiosk = table(&w, table_of(0));
+        for want in [
+            "Prohibit 192.168.10.0/24",
+            "Prohibit 192.168.30.0/24",
+            "Prohibit fd00:10::/64",
+            "Prohibit 10.0.0.0/8",
+            "Prohibit 192.168.0.0/16",
+            "Prohibit fc00::/7",
+            "Prohibit 10.30.0.0/24",
+            "Prohibit 2001:db8:1::/64",
+            "Throw 192.168.20.0/24",
+            "Throw fd00:20::/64",
+        ] {
+            assert!(kiosk.contains(&want.to_owned()), "{want} not in {kiosk:?}");
+        }
+        assert!(!kiosk.iter().any(|r| r == "Prohibit 192.168.20.0/24"));
+        // One rule per segment and family, each to its own table.
+        let per_segment: Vec<String> = w
+            .rules
+            .iter()
+            .filter(|r| r.proto.is_none())
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(per_segment.len(), 6, "{per_segment:?}");
+        assert!(per_segment.contains(&"priority 7200 iif seg-kiosk lookup 7400".to_owned()));
+    }
+
+    #[test]
+    fn an_allow_opens_its_port_both_ways_and_nothing_else() {
+        let w = wall(&lab());
+        let exceptions: Vec<String> = w
+            .rules
+            .iter()
+            .filter(|r| r.proto.is_some())
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            exceptions,
+            [
+                "priority 7100 iif seg-kiosk to 192.168.10.0/24 ipproto 6 sport 5900 lookup 254",
+                "priority 7100 iif seg-mairie to 192.168.20.0/24 ipproto 6 dport 5900 lookup 254",
+                "ipv6 priority 7100 iif seg-kiosk to fd00:10::/64 ipproto 6 sport 5900 lookup 254",
+                "ipv6 priority 7100 iif seg-mairie to fd00:20::/64 ipproto 6 dport 5900 lookup 254",
+            ]
+        );
+    }
+}
