@@ -248,7 +248,11 @@ fn deleting_the_table_is_repaired_within_5_s_and_counts_are_kept() {
     let drift = s.wait_event("ruleset_drift", Duration::from_secs(5));
     assert_eq!(drift[0]["PRIORITY"], "2", "drift is critical");
     assert!(
-        drift[0]["MESSAGE"].as_str().unwrap().contains("missing"),
+        drift[0]["MESSAGE"]
+            .as_str()
+            .unwrap()
+            .contains("by nft (pid ")
+            && drift[0]["CLOISON_DETAIL"] == "table inet cloison was deleted",
         "{}",
         drift[0]
     );

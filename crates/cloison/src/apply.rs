@@ -91,8 +91,19 @@ pub fn apply_ruleset<K: Kernel>(
     kernel: &K,
     seed: &BTreeMap<String, Counts>,
 ) -> Result<RulesetChange, ApplyError> {
-    let want = plan.canonical();
     let live = kernel.list_table().map_err(ApplyError::Read)?;
+    replace_ruleset(plan, kernel, seed, live)
+}
+
+/// `apply_ruleset` over a listing the caller just read (the guard has one: one `nft`
+/// process fewer on the way to a repaired table).
+pub fn replace_ruleset<K: Kernel>(
+    plan: &Plan,
+    kernel: &K,
+    seed: &BTreeMap<String, Counts>,
+    live: Option<Value>,
+) -> Result<RulesetChange, ApplyError> {
+    let want = plan.canonical();
     let change = match compare(&want, live.as_ref()) {
         Sync::InSync => return Ok(RulesetChange::Unchanged),
         Sync::Drifted(_) => RulesetChange::Replaced,
@@ -111,6 +122,24 @@ pub fn apply_ruleset<K: Kernel>(
     }
     verify(&want, kernel)?;
     Ok(change)
+}
+
+/// Replaces the ruleset whatever the live table holds (the guard knows it was changed:
+/// the kernel said so), counters from `seed`, and verifies it: one `nft` to apply, one
+/// to list back.
+pub fn force_ruleset<K: Kernel>(
+    plan: &Plan,
+    kernel: &K,
+    seed: &BTreeMap<String, Counts>,
+) -> Result<(), ApplyError> {
+    let batch = carry_counters(&plan.ruleset_json(), seed);
+    kernel
+        .apply_ruleset(&batch)
+        .map_err(|source| ApplyError::Ruleset {
+            state: "cloison's table stays as someone else left it",
+            source,
+        })?;
+    verify(&plan.canonical(), kernel)
 }
 
 /// Puts the second wall in place (its routes, then every rule of cloison's) if it

@@ -7,7 +7,7 @@
 //! Shape (measured against per-destination rules, which collapsed to 6 kpps at 64
 //! segments: see docs/isolation.md):
 //! - one rule per segment, `iif <seg> lookup <its wall table>`, before the routes the
-//!   segments use; the table holds `prohibit` routes for the non-Internet space, the
+//!   segments use; the table holds `blackhole` routes for the non-Internet space, the
 //!   uplinks' link networks and every other segment's subnets, and `throw` routes for
 //!   the segment's own subnets (a `throw` ends the table's lookup as if nothing matched,
 //!   so the segment's own traffic and the Internet go on to the usual tables). One
@@ -16,11 +16,15 @@
 //!   subnet> ipproto P dport N lookup main`, and its replies, `iif <to> to <from's subnet>
 //!   ipproto P sport N lookup main` (stateless: any packet from that source port passes
 //!   this wall; the ruleset, stateful, still checks it).
-//! - `prohibit`, not `blackhole`: the kernel then answers a route query (`ip route get`,
-//!   RTM_GETROUTE) with EACCES, which `cloison verify` reads as "the second wall stops
-//!   this", and with nftables gone the sender gets a rate-limited ICMP "administratively
-//!   prohibited". While the ruleset stands, it drops these packets first (in its
-//!   `segments` chain, before routing), so the wall never answers.
+//! - `blackhole`, not `prohibit` or `unreachable`: a silent drop. With nftables gone a
+//!   `prohibit` route answers every stopped packet with an ICMP error, to whatever source
+//!   it carries, forged ones included (the kernel checks no source on that path): a kiosk
+//!   could make the router spray about 1,000 errors a second at chosen Internet hosts
+//!   (measured). A route query (`ip route get ... iif <seg>`, RTM_GETROUTE) for a
+//!   blackholed flow fails with EINVAL, which `cloison verify`, asking with a source of
+//!   the segment itself, reads as "the second wall stops this". While the ruleset
+//!   stands, it drops these packets first (in its `segments` chain, before routing), so
+//!   the wall is never reached.
 //!
 //! Addresses of the router itself are looked up in the `local` table first (rule 0):
 //! this wall covers forwarding, not the router's own services (the ruleset's `input`
@@ -39,8 +43,8 @@ use crate::names::{RULE_PRIORITY_WALL, RULE_PRIORITY_WALL_EXCEPTIONS, WALL_TABLE
 /// What a wall route does with a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub enum WallKind {
-    /// Dropped, with an ICMP "administratively prohibited" (rate-limited by the kernel).
-    Prohibit,
+    /// Dropped, silently.
+    Blackhole,
     /// Not decided here: the lookup goes on to the next rule.
     Throw,
 }
@@ -103,19 +107,19 @@ pub fn wall(config: &Config) -> Wall {
             });
         };
         for n in &never4 {
-            route(Family::V4, *n, WallKind::Prohibit);
+            route(Family::V4, *n, WallKind::Blackhole);
         }
         for n in &never6 {
-            route(Family::V6, *n, WallKind::Prohibit);
+            route(Family::V6, *n, WallKind::Blackhole);
         }
         for t in config.segments.iter().filter(|t| t.name != s.name) {
             route(
                 Family::V4,
                 IpNet::V4(t.address.subnet()),
-                WallKind::Prohibit,
+                WallKind::Blackhole,
             );
             if let Some(a6) = t.address6 {
-                route(Family::V6, IpNet::V6(a6.subnet()), WallKind::Prohibit);
+                route(Family::V6, IpNet::V6(a6.subnet()), WallKind::Blackhole);
             }
         }
         route(Family::V4, IpNet::V4(s.address.subnet()), WallKind::Throw);
@@ -265,7 +269,7 @@ impl std::fmt::Display for WallRoute {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let fam = if self.family == Family::V6 { "-6 " } else { "" };
         let kind = match self.kind {
-            WallKind::Prohibit => "prohibit",
+            WallKind::Blackhole => "blackhole",
             WallKind::Throw => "throw",
         };
         write!(f, "route {fam}add {kind} {} table {}", self.dst, self.table)
@@ -328,20 +332,20 @@ mod tests {
         // Segments are sorted by name: the kiosk's table is the first.
         let kiosk = table(&w, table_of(0));
         for want in [
-            "Prohibit 192.168.10.0/24",
-            "Prohibit 192.168.30.0/24",
-            "Prohibit fd00:10::/64",
-            "Prohibit 10.0.0.0/8",
-            "Prohibit 192.168.0.0/16",
-            "Prohibit fc00::/7",
-            "Prohibit 10.30.0.0/24",
-            "Prohibit 2001:db8:1::/64",
+            "Blackhole 192.168.10.0/24",
+            "Blackhole 192.168.30.0/24",
+            "Blackhole fd00:10::/64",
+            "Blackhole 10.0.0.0/8",
+            "Blackhole 192.168.0.0/16",
+            "Blackhole fc00::/7",
+            "Blackhole 10.30.0.0/24",
+            "Blackhole 2001:db8:1::/64",
             "Throw 192.168.20.0/24",
             "Throw fd00:20::/64",
         ] {
             assert!(kiosk.contains(&want.to_owned()), "{want} not in {kiosk:?}");
         }
-        assert!(!kiosk.iter().any(|r| r == "Prohibit 192.168.20.0/24"));
+        assert!(!kiosk.iter().any(|r| r == "Blackhole 192.168.20.0/24"));
         // One rule per segment and family, each to its own table.
         let per_segment: Vec<String> = w
             .rules

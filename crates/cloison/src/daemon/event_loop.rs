@@ -29,7 +29,7 @@ const POLL_KERNEL: Duration = Duration::from_secs(2);
 const STALL: Duration = Duration::from_secs(10);
 /// Routing changes come one request at a time (`ip rule flush` deletes rule after
 /// rule): the check waits this long for the burst to end.
-const ROUTING_SETTLE: Duration = Duration::from_millis(20);
+const ROUTING_SETTLE: Duration = Duration::from_millis(5);
 
 /// Runs until `shutdown` completes or SIGTERM/SIGINT arrives.
 pub async fn run<K: Kernel, S: Sink>(
@@ -91,11 +91,9 @@ pub async fn run<K: Kernel, S: Sink>(
             }
             ready = sources::readable(&mut rules_watch) => {
                 if let Some(mut guard) = ready {
-                    let changed = sources::ruleset_changed(guard.get_inner_mut());
+                    let notices = sources::ruleset_changed(guard.get_inner_mut());
                     guard.clear_ready();
-                    if let Some(actor) = changed {
-                        sup.check(SystemTime::now(), actor).await;
-                    }
+                    sup.on_ruleset_notices(SystemTime::now(), notices).await;
                 }
             }
             ready = sources::readable(&mut routing_watch) => {

@@ -338,37 +338,103 @@ pub fn drain<K: Kernel, S: Sink>(
     }
 }
 
-/// `Some(actor)` when a transaction touched cloison's table (or notifications were
-/// lost): the guard must check now. The actor is the committing process, when known.
-pub fn ruleset_changed(watcher: &mut Watcher) -> Option<Option<Actor>> {
+/// A committed nftables transaction that touched cloison's table, as the guard needs it.
+#[derive(Debug, Clone)]
+pub struct RulesetNotice {
+    /// The committing process (the kernel's pid and command name), when known.
+    pub actor: Option<Actor>,
+    /// What it did to cloison's table, in words, one line each.
+    pub changes: Vec<String>,
+    /// It created cloison's table anew (a whole replacement, as `cloison apply` makes):
+    /// only a listing can tell whether it matches the plan.
+    pub recreated: bool,
+    /// Notifications were lost or incomplete: what happened is unknown.
+    pub lost: bool,
+}
+
+/// The transactions read now that touched cloison's table (or a loss of notifications).
+pub fn ruleset_changed(watcher: &mut Watcher) -> Vec<RulesetNotice> {
+    let lost = || RulesetNotice {
+        actor: None,
+        changes: Vec::new(),
+        recreated: false,
+        lost: true,
+    };
     let events = match watcher.poll() {
         Ok(e) => e,
         Err(e) => {
             tracing::warn!(cause = %e, "reading nftables notifications failed; checking");
-            return Some(None);
+            return vec![lost()];
         }
     };
-    let mut out = None;
+    let mut out = Vec::new();
     for e in events {
         match e {
-            nfnetlink::Event::Overflow => {
-                out.get_or_insert(None);
-            }
+            nfnetlink::Event::Overflow => out.push(lost()),
             nfnetlink::Event::Transaction(t) => {
-                let ours = t
-                    .changes
-                    .iter()
-                    .any(|c| c.family == nfnetlink::Family::Inet && c.table == TABLE);
-                if ours || !t.complete {
-                    let actor = t.pid.map(|pid| actor(pid, t.comm.clone()));
-                    if out.as_ref().is_none_or(Option::is_none) {
-                        out = Some(actor);
-                    }
+                let ours = |c: &&nfnetlink::Change| {
+                    c.family == nfnetlink::Family::Inet && c.table == TABLE
+                };
+                if !t.changes.iter().any(|c| ours(&c)) && t.complete {
+                    continue;
                 }
+                out.push(RulesetNotice {
+                    actor: t.pid.map(|pid| actor(pid, t.comm.clone())),
+                    changes: describe(&t.changes),
+                    recreated: t
+                        .changes
+                        .iter()
+                        .filter(ours)
+                        .any(|c| c.kind == nfnetlink::ChangeKind::NewTable),
+                    lost: !t.complete,
+                });
             }
         }
     }
     out
+}
+
+/// What a transaction did to cloison's table, in words.
+fn describe(changes: &[nfnetlink::Change]) -> Vec<String> {
+    use nfnetlink::ChangeKind::*;
+    let ours = |c: &&nfnetlink::Change| c.family == nfnetlink::Family::Inet && c.table == TABLE;
+    let others_deleted = changes
+        .iter()
+        .any(|c| c.kind == DelTable && !(c.family == nfnetlink::Family::Inet && c.table == TABLE));
+    if changes.iter().filter(ours).any(|c| c.kind == DelTable) {
+        return vec![if others_deleted {
+            format!(
+                "table inet {TABLE} was deleted with every other table (the ruleset was flushed)"
+            )
+        } else {
+            format!("table inet {TABLE} was deleted")
+        }];
+    }
+    let mut counts: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for c in changes.iter().filter(ours) {
+        let name = c.name.as_deref().unwrap_or("?");
+        let line = match c.kind {
+            NewRule => format!("a rule was added to chain {name}"),
+            DelRule => format!("a rule was deleted from chain {name}"),
+            NewChain => format!("chain {name} was added"),
+            DelChain => format!("chain {name} was deleted"),
+            NewSet | DelSet | NewSetElem | DelSetElem => format!("set {name} was changed"),
+            NewObj | DelObj => format!("counter {name} was changed"),
+            NewTable => format!("table inet {TABLE} was created anew"),
+            _ => "the table was changed".to_owned(),
+        };
+        *counts.entry(line).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .map(|(line, n)| {
+            if n > 1 {
+                format!("{line} ({n} times)")
+            } else {
+                line
+            }
+        })
+        .collect()
 }
 
 /// `Some(actor)` when cloison's policy rules or tables changed (or notifications were

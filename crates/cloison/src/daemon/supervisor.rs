@@ -18,6 +18,7 @@ use cloison_core::plan::{self, Plan};
 use serde_json::Value;
 
 use super::control::DaemonStatus;
+use super::sources::RulesetNotice;
 use super::{Options, changes, notify, state};
 use crate::apply;
 use crate::config_file;
@@ -262,9 +263,89 @@ impl<K: Kernel, S: Sink> Supervisor<K, S> {
         }
     }
 
+    /// nftables transactions that touched cloison's table. cloison's own are left
+    /// alone. An edit or a deletion by someone else is drift for certain: the guard
+    /// repairs at once, without listing the table first (`repair_known`); a whole new
+    /// table (someone ran `cloison apply`, or replaced it), or lost notifications, are
+    /// checked against the plan by listing.
+    pub async fn on_ruleset_notices(&mut self, now: SystemTime, notices: Vec<RulesetNotice>) {
+        let foreign: Vec<RulesetNotice> = notices
+            .into_iter()
+            .filter(|n| {
+                n.lost
+                    || n.actor
+                        .as_ref()
+                        .is_none_or(|a| !self.kernel.is_own_process(a.pid))
+            })
+            .collect();
+        let Some(first) = foreign.first() else {
+            return;
+        };
+        let actor = first.actor.clone();
+        if foreign.iter().any(|n| n.lost || n.recreated) || !self.running.config.daemon.repair {
+            self.check_listing(now, actor).await;
+            return;
+        }
+        let changes: Vec<String> = foreign.into_iter().flat_map(|n| n.changes).collect();
+        self.repair_known(now, actor, changes);
+    }
+
+    /// The ruleset was changed by someone else, the kernel said how: forwarding off at
+    /// once, the table replaced (one `nft` to apply, one to verify), forwarding on again,
+    /// and the change journaled with its author.
+    fn repair_known(&mut self, now: SystemTime, actor: Option<Actor>, changes: Vec<String>) {
+        let closed = self.close();
+        if let Ok(Some(c)) = self.kernel.counters() {
+            keep_highest(&mut self.totals, &c);
+        }
+        let repaired = match apply::force_ruleset(&self.plan, &self.kernel, &self.totals) {
+            Ok(()) => true,
+            Err(e) => {
+                if let Some(held_back) = self.limited("repair") {
+                    tracing::error!(cause = %e, held_back, "cannot repair the ruleset; forwarding stays off");
+                }
+                false
+            }
+        };
+        if repaired {
+            if closed {
+                self.reopen();
+            }
+            self.drift_repairs += 1;
+        }
+        let diffs = self.report_drift(changes, repaired, "ruleset", actor);
+        if repaired {
+            self.last_drift = None;
+            self.checked_generation = self.kernel.generation().ok();
+            self.read_counters(now, true);
+        } else {
+            self.last_drift = Some(diffs);
+        }
+    }
+
     /// Compares both walls with the plan (the drift check) and repairs what differs.
-    /// `actor` is who changed the rules, when a kernel notification said so.
+    /// `actor` is who changed the rules, when a kernel notification said so. The table
+    /// is listed (an `nft` process) only when the ruleset's generation moved since the
+    /// last check, or a drift stands; policy routing is read over netlink.
     pub async fn check(&mut self, now: SystemTime, actor: Option<Actor>) {
+        let generation = self.kernel.generation().ok();
+        let quiet = generation.is_some()
+            && generation == self.checked_generation
+            && self.last_drift.is_none();
+        if quiet {
+            if let Ok(l) = self.kernel.read_routing().await {
+                let routing = self.plan.routing_differences(&l);
+                if !routing.is_empty() {
+                    self.on_drift(Sync::InSync, None, routing, actor, now).await;
+                }
+                return;
+            }
+        }
+        self.check_listing(now, actor).await;
+    }
+
+    /// `check`, always listing the table.
+    async fn check_listing(&mut self, now: SystemTime, actor: Option<Actor>) {
         // The generation first: a change after it is read moves it, and the next poll
         // checks again.
         let generation = self.kernel.generation().ok();
@@ -281,6 +362,7 @@ impl<K: Kernel, S: Sink> Supervisor<K, S> {
             keep_highest(&mut self.totals, &counters(doc));
         }
         let ruleset = compare(&self.want, live.as_ref());
+        let listing = (!ruleset.in_sync()).then_some(live).flatten();
         let routing = match self.kernel.read_routing().await {
             Ok(l) => self.plan.routing_differences(&l),
             Err(e) => {
@@ -295,7 +377,7 @@ impl<K: Kernel, S: Sink> Supervisor<K, S> {
             self.last_drift = None;
             return;
         }
-        self.on_drift(ruleset, routing, actor, now).await;
+        self.on_drift(ruleset, listing, routing, actor, now).await;
     }
 
     /// Someone else changed the rules. With `repair`: forwarding off at once when the
@@ -305,6 +387,7 @@ impl<K: Kernel, S: Sink> Supervisor<K, S> {
     async fn on_drift(
         &mut self,
         ruleset: Sync,
+        listing: Option<Value>,
         routing: Vec<String>,
         actor: Option<Actor>,
         now: SystemTime,
@@ -317,7 +400,9 @@ impl<K: Kernel, S: Sink> Supervisor<K, S> {
         if repair {
             let mut ok = true;
             if ruleset_bad {
-                if let Err(e) = apply::apply_ruleset(&self.plan, &self.kernel, &self.totals) {
+                let applied =
+                    apply::replace_ruleset(&self.plan, &self.kernel, &self.totals, listing);
+                if let Err(e) = applied {
                     ok = false;
                     if let Some(held_back) = self.limited("repair") {
                         tracing::error!(cause = %e, held_back, "cannot repair the ruleset; forwarding stays off");
@@ -348,7 +433,25 @@ impl<K: Kernel, S: Sink> Supervisor<K, S> {
         };
         let mut diffs = ruleset.differences();
         diffs.extend(routing);
-        // A drift left in place is reported once; a new change is reported again.
+        let diffs = self.report_drift(diffs, repaired, wall, actor);
+        if repaired {
+            self.last_drift = None;
+            self.checked_generation = self.kernel.generation().ok();
+            self.read_counters(now, true);
+        } else {
+            self.last_drift = Some(diffs);
+        }
+    }
+
+    /// Journals a drift, once per distinct one (a drift left in place is not repeated at
+    /// every reading); returns the differences.
+    fn report_drift(
+        &mut self,
+        diffs: Vec<String>,
+        repaired: bool,
+        wall: &str,
+        actor: Option<Actor>,
+    ) -> Vec<String> {
         if self.last_drift.as_ref() != Some(&diffs) {
             let who = actor.as_ref().map(ToString::to_string);
             tracing::error!(differences = %diffs.join("; "), repaired, actor = ?who, "ruleset drift");
@@ -361,13 +464,7 @@ impl<K: Kernel, S: Sink> Supervisor<K, S> {
             );
             self.emit_daemon(alert);
         }
-        if repaired {
-            self.last_drift = None;
-            self.checked_generation = self.kernel.generation().ok();
-            self.read_counters(now, true);
-        } else {
-            self.last_drift = Some(diffs);
-        }
+        diffs
     }
 
     /// Forwarding off (fail-closed); true when it is off now. A failure is said loudly.
@@ -635,7 +732,7 @@ mod tests {
     #[test]
     fn forwarding_is_off_while_the_ruleset_is_repaired_and_the_actor_named() {
         let mut b = started(LAB);
-        *b.kernel().table.borrow_mut() = None;
+        b.kernel().delete_table().unwrap();
         b.kernel().forget_calls();
         let nft = Actor {
             pid: 4242,
@@ -670,7 +767,7 @@ mod tests {
     #[test]
     fn a_failed_repair_leaves_forwarding_off() {
         let mut b = started(LAB);
-        *b.kernel().table.borrow_mut() = None;
+        b.kernel().delete_table().unwrap();
         b.kernel().fail("apply_ruleset");
         run(b.sup.check(SystemTime::now(), None));
         assert_eq!(
@@ -742,6 +839,70 @@ mod tests {
     }
 
     #[test]
+    fn a_notified_edit_is_repaired_without_listing_first() {
+        let mut b = started(LAB);
+        b.kernel().flush_chain("forward");
+        b.kernel().forget_calls();
+        let notice = RulesetNotice {
+            actor: Some(Actor {
+                pid: 77,
+                comm: Some("nft".into()),
+                parent: None,
+            }),
+            changes: vec!["a rule was deleted from chain forward (4 times)".into()],
+            recreated: false,
+            lost: false,
+        };
+        run(b.sup.on_ruleset_notices(SystemTime::now(), vec![notice]));
+        let calls = b
+            .kernel()
+            .calls_of(&["set_sysctl", "apply_ruleset", "list_table"]);
+        assert_eq!(
+            calls,
+            [
+                format!("set_sysctl {}=0", plan::FORWARDING_V4),
+                format!("set_sysctl {}=0", plan::FORWARDING_V6),
+                "apply_ruleset".to_owned(),
+                "list_table".to_owned(),
+                format!("set_sysctl {}=1", plan::FORWARDING_V4),
+                format!("set_sysctl {}=1", plan::FORWARDING_V6),
+            ],
+            "forwarding off, apply, verify, forwarding on: no listing before the repair"
+        );
+        let plan = plan::plan(b.sup.config());
+        assert!(compare(&plan.canonical(), b.kernel().table.borrow().as_ref()).in_sync());
+        let drift = b.events(EventKind::RulesetDrift);
+        assert_eq!(
+            drift[0].field(field::DETAIL),
+            Some("a rule was deleted from chain forward (4 times)")
+        );
+    }
+
+    #[test]
+    fn a_whole_new_table_is_listed_and_left_alone_when_it_matches() {
+        let mut b = started(LAB);
+        b.kernel().forget_calls();
+        let notice = RulesetNotice {
+            actor: Some(Actor {
+                pid: 78,
+                comm: Some("nft".into()),
+                parent: Some((70, "cloison".into())),
+            }),
+            changes: vec!["table inet cloison was created anew".into()],
+            recreated: true,
+            lost: false,
+        };
+        run(b.sup.on_ruleset_notices(SystemTime::now(), vec![notice]));
+        assert_eq!(b.kernel().calls_of(&["list_table"]).len(), 1);
+        assert!(
+            b.kernel()
+                .calls_of(&["apply_ruleset", "set_sysctl"])
+                .is_empty()
+        );
+        assert!(b.events(EventKind::RulesetDrift).is_empty());
+    }
+
+    #[test]
     fn without_repair_a_drift_is_reported_once_and_left() {
         let mut b = started(&LAB.replace("[alerts]", "[daemon]\nrepair = false\n\n[alerts]"));
         b.kernel().flush_chain("pair/kiosk/mairie");
@@ -761,8 +922,8 @@ mod tests {
     fn a_deleted_table_comes_back_with_its_counts() {
         let mut b = started(LAB);
         b.kernel().count("kiosk/mairie", 40);
-        run(b.sup.check(SystemTime::now(), None));
-        *b.kernel().table.borrow_mut() = None;
+        run(b.sup.poll(SystemTime::now()));
+        b.kernel().delete_table().unwrap();
         run(b.sup.check(SystemTime::now(), None));
         let live = counters(b.kernel().table.borrow().as_ref().unwrap());
         assert_eq!(live["kiosk/mairie"].packets, 40);

@@ -90,6 +90,12 @@ pub trait Kernel {
     /// Removes cloison's routing rules, routes and second wall.
     async fn remove_routing(&self, changes: &mut Vec<String>) -> Result<(), LinkError>;
 
+    /// Whether `pid` is a process cloison itself started to change the rules (its own
+    /// transactions are not drift).
+    fn is_own_process(&self, _pid: u32) -> bool {
+        false
+    }
+
     /// Whether IPv4 forwarding is on (unreadable counts as off).
     fn forwarding_on(&self) -> bool {
         self.sysctl(FORWARDING_V4).is_ok_and(|v| v == "1")
@@ -174,6 +180,10 @@ impl Kernel for System {
 
     fn counters(&self) -> Result<Option<BTreeMap<String, Counts>>, NftError> {
         self.with_nfnl(|c| c.counters(nfnetlink::Family::Inet, TABLE))
+    }
+
+    fn is_own_process(&self, pid: u32) -> bool {
+        self.nft.started(pid)
     }
 
     fn generation(&self) -> Result<u32, NftError> {

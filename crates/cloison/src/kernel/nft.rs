@@ -34,13 +34,20 @@ pub enum NftError {
 #[derive(Debug, Clone)]
 pub struct Nft {
     binary: PathBuf,
+    /// The pids of the last `nft` processes started: the kernel names them as the
+    /// committers of cloison's own transactions, which are not drift.
+    started: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<u32>>>,
 }
+
+/// How many recent `nft` pids are remembered (a repair starts three).
+const REMEMBERED: usize = 64;
 
 impl Default for Nft {
     fn default() -> Self {
         Nft {
             binary: std::env::var_os("CLOISON_NFT")
                 .map_or_else(|| PathBuf::from("nft"), PathBuf::from),
+            started: Default::default(),
         }
     }
 }
@@ -61,6 +68,16 @@ impl Nft {
                 binary: self.binary.display().to_string(),
                 source,
             })?;
+        {
+            let mut started = self
+                .started
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if started.len() == REMEMBERED {
+                started.pop_front();
+            }
+            started.push_back(child.id());
+        }
         if let Some(input) = stdin {
             // A write error means nft exited early; its stderr says why.
             let _ = child
@@ -81,6 +98,14 @@ impl Nft {
                 stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
             })
         }
+    }
+
+    /// Whether `pid` is an `nft` this process started (recently).
+    pub fn started(&self, pid: u32) -> bool {
+        self.started
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&pid)
     }
 
     /// Applies a JSON batch in one transaction: all of it, or nothing.

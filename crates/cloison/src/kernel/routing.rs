@@ -318,7 +318,7 @@ fn default_route(r: &Route, dev: u32) -> RouteMessage {
 
 fn wall_message(r: &WallRoute) -> RouteMessage {
     let kind = match r.kind {
-        WallKind::Prohibit => RouteType::Prohibit,
+        WallKind::Blackhole => RouteType::BlackHole,
         WallKind::Throw => RouteType::Throw,
     };
     match r.dst {
@@ -338,7 +338,7 @@ fn wall_message(r: &WallRoute) -> RouteMessage {
 /// A wall table's route as the plan writes it; `None` for anything else.
 fn wall_route(m: &RouteMessage, family: Family) -> Option<WallRoute> {
     let kind = match m.header.kind {
-        RouteType::Prohibit => WallKind::Prohibit,
+        RouteType::BlackHole => WallKind::Blackhole,
         RouteType::Throw => WallKind::Throw,
         _ => return None,
     };
