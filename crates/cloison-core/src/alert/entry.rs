@@ -49,6 +49,16 @@ pub mod field {
     pub const CONFIG: &str = "CLOISON_CONFIG";
     /// `yes` or `no`: whether the drift was repaired.
     pub const REPAIRED: &str = "CLOISON_REPAIRED";
+    /// `ruleset_drift`, when known: the process that changed the table, and its name.
+    pub const ACTOR_PID: &str = "CLOISON_ACTOR_PID";
+    pub const ACTOR_COMM: &str = "CLOISON_ACTOR_COMM";
+    /// `verify_*`: SHA-256 of the configuration the probes were checked against.
+    pub const CONFIG_HASH: &str = "CLOISON_CONFIG_HASH";
+    /// `verify_*`: probes sent, and how many did not meet the configuration.
+    pub const VERIFY_PROBES: &str = "CLOISON_VERIFY_PROBES";
+    pub const VERIFY_FAILURES: &str = "CLOISON_VERIFY_FAILURES";
+    /// `verify_*`: the whole result, a JSON document (`report::VerifyResult`).
+    pub const VERIFY_RESULT: &str = "CLOISON_VERIFY_RESULT";
 }
 
 /// `SYSLOG_IDENTIFIER` of every entry, so `journalctl -t cloison` finds them all.
@@ -78,7 +88,11 @@ pub fn verdict(kind: EventKind) -> Option<&'static str> {
         | EventKind::RogueDhcp
         | EventKind::RogueRa
         | EventKind::VlanHopping => Some("observed"),
-        EventKind::RulesetDrift | EventKind::ConfigRejected | EventKind::ConfigApplied => None,
+        EventKind::RulesetDrift
+        | EventKind::ConfigRejected
+        | EventKind::ConfigApplied
+        | EventKind::VerifyPassed
+        | EventKind::VerifyFailed => None,
     }
 }
 
@@ -511,7 +525,11 @@ fn flow_headline(names: &Names, key: &FlowKey) -> String {
                 join_some(&[mac(key.src_mac), ip(key.src_ip)]),
             )
         }
-        EventKind::RulesetDrift | EventKind::ConfigRejected | EventKind::ConfigApplied => {
+        EventKind::RulesetDrift
+        | EventKind::ConfigRejected
+        | EventKind::ConfigApplied
+        | EventKind::VerifyPassed
+        | EventKind::VerifyFailed => {
             format!("{} {src}", key.kind)
         }
     }
