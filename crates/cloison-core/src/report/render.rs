@@ -23,8 +23,21 @@ const TOP_SOURCES: usize = 10;
 const DETAIL_LINES: usize = 8;
 /// Failed probes listed under a pair.
 const FAILURES_SHOWN: usize = 5;
+/// Up to this many hours, the chart has one bar an hour; then a day.
+const HOURLY_UP_TO: u64 = 48;
 /// Beyond this many days the chart has one bar a week.
 const DAILY_UP_TO: u64 = 92;
+
+/// One bar of the chart: its label and the packets of each kind.
+type Bar = (String, BTreeMap<EventKind, u64>);
+
+/// What one bar of the chart covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unit {
+    Hour,
+    Day,
+    Week,
+}
 
 const STYLE: &str = r#"<style>
 @page { size: A4; margin: 14mm 14mm 16mm 14mm; }
@@ -448,8 +461,14 @@ impl Page<'_> {
         }
         o.raw("</tbody></table>\n");
 
-        o.raw("<h3>").text(w.chart_title).raw("</h3>\n");
-        chart(o, self.lang(), &self.days());
+        let (bars, unit) = self.bars();
+        let title = match unit {
+            Unit::Hour => w.chart_title_hourly,
+            Unit::Day => w.chart_title,
+            Unit::Week => w.chart_title_weekly,
+        };
+        o.raw("<h3>").text(title).raw("</h3>\n");
+        chart(o, self.lang(), &bars);
         o.raw("<ul class=\"legend\">");
         for kind in d.kinds.keys() {
             o.raw("<li><span class=\"swatch\" style=\"background:")
@@ -569,28 +588,39 @@ impl Page<'_> {
         }
     }
 
-    /// Days (or weeks, for long periods) of the period in local time, with the packets of
-    /// each kind.
-    fn days(&self) -> Vec<(String, BTreeMap<EventKind, u64>)> {
+    /// The chart's bars: hours for a period of up to two days, days up to three months,
+    /// weeks beyond, in local time, with the packets of each kind. Also which unit.
+    fn bars(&self) -> (Vec<Bar>, Unit) {
         let d = self.d;
-        let mut days: Vec<((i64, u8, u8), String, BTreeMap<EventKind, u64>)> = Vec::new();
+        let span_hours = d.until.saturating_sub(d.since) / HOUR_US;
+        let unit = if span_hours <= HOURLY_UP_TO {
+            Unit::Hour
+        } else if span_hours / 24 <= DAILY_UP_TO {
+            Unit::Day
+        } else {
+            Unit::Week
+        };
+        let mut bars: Vec<(i64, String, BTreeMap<EventKind, u64>)> = Vec::new();
         let mut hour = d.since / HOUR_US;
-        let last_hour = d.until / HOUR_US;
-        let weekly = (d.until - d.since.min(d.until)) / (24 * HOUR_US) > DAILY_UP_TO;
-        while hour <= last_hour {
-            let t = (hour * HOUR_US).max(d.since);
-            let c = self.local(t);
-            let key = if weekly {
-                let week = (t - d.since) / (7 * 24 * HOUR_US);
-                (i64::try_from(week).unwrap_or(0), 0, 0)
-            } else {
-                (c.year, c.month, c.day)
+        while hour <= d.until / HOUR_US {
+            let start = hour * HOUR_US;
+            let c = self.local(start.max(d.since));
+            let (key, label) = match unit {
+                Unit::Hour => (i64::try_from(hour).unwrap_or(0), self.local(start).time()),
+                Unit::Day => (
+                    c.year * 10_000 + i64::from(c.month) * 100 + i64::from(c.day),
+                    c.day_month(self.lang()),
+                ),
+                Unit::Week => {
+                    let week = (start.max(d.since) - d.since) / (7 * 24 * HOUR_US);
+                    (i64::try_from(week).unwrap_or(0), c.day_month(self.lang()))
+                }
             };
-            if days.last().is_none_or(|(k, _, _)| *k != key) {
-                days.push((key, c.day_month(self.lang()), BTreeMap::new()));
+            if bars.last().is_none_or(|(k, _, _)| *k != key) {
+                bars.push((key, label, BTreeMap::new()));
             }
             if let Some(kinds) = d.hourly.get(&hour)
-                && let Some((_, _, bucket)) = days.last_mut()
+                && let Some((_, _, bucket)) = bars.last_mut()
             {
                 for (k, p) in kinds {
                     *bucket.entry(*k).or_default() += p;
@@ -598,7 +628,7 @@ impl Page<'_> {
             }
             hour += 1;
         }
-        days.into_iter().map(|(_, l, b)| (l, b)).collect()
+        (bars.into_iter().map(|(_, l, b)| (l, b)).collect(), unit)
     }
 
     /// The catalog's explanation of every kind the page mentions.
@@ -629,7 +659,16 @@ impl Page<'_> {
                 .raw(kind.name())
                 .raw("</code></dt><dd>");
             for p in &e.paragraphs {
-                o.raw("<p>").text(p).raw("</p>");
+                // The catalog quotes commands and keys between backticks.
+                o.raw("<p>");
+                for (i, part) in p.split('`').enumerate() {
+                    if i % 2 == 1 {
+                        o.raw("<code>").text(part).raw("</code>");
+                    } else {
+                        o.text(part);
+                    }
+                }
+                o.raw("</p>");
             }
             o.raw("</dd>\n");
         }
@@ -1190,6 +1229,42 @@ mod tests {
         assert!(html.contains("@page { size: A4;"));
         assert_eq!(html.matches("<svg").count(), 2, "the diagram and the chart");
         assert_only_own_markup(&html);
+    }
+
+    #[test]
+    fn the_chart_has_a_bar_per_hour_day_or_week() {
+        let config = config();
+        let hash = hash_a();
+        let bars = |span: u64| {
+            let mut d = Digest::new("mairie-lab", T - span, T);
+            d.add(entry(
+                T - HOUR_US,
+                "cross_segment",
+                &[(field::PACKETS, "7")],
+            ));
+            let r = Report {
+                lang: Lang::Fr,
+                config: &config,
+                config_path: "c",
+                config_hash: &hash,
+                generated: T,
+                utc_offset: &paris,
+            };
+            let p = Page {
+                r: &r,
+                d: &d,
+                w: words(Lang::Fr),
+            };
+            let (bars, unit) = p.bars();
+            let total: u64 = bars.iter().flat_map(|(_, k)| k.values()).sum();
+            assert_eq!(total, 7, "every packet is in a bar");
+            (bars.len(), unit, bars.first().map(|b| b.0.clone()))
+        };
+        assert_eq!(bars(6 * HOUR_US), (7, Unit::Hour, Some("21:00".to_owned())));
+        assert_eq!(bars(30 * DAY).0, 31);
+        assert_eq!(bars(30 * DAY).1, Unit::Day);
+        assert_eq!(bars(365 * DAY).1, Unit::Week);
+        assert_eq!(bars(365 * DAY).0, 53);
     }
 
     #[test]

@@ -61,6 +61,8 @@ pub struct Words {
     pub by_kind: &'static str,
     pub by_route: &'static str,
     pub chart_title: &'static str,
+    pub chart_title_hourly: &'static str,
+    pub chart_title_weekly: &'static str,
     pub top_sources: &'static str,
     pub meanings: &'static str,
     pub col_kind: &'static str,
@@ -222,6 +224,8 @@ static FR: Words = Words {
     by_kind: "Par type",
     by_route: "Par paire de segments",
     chart_title: "Paquets alertés par jour",
+    chart_title_hourly: "Paquets alertés par heure",
+    chart_title_weekly: "Paquets alertés par semaine",
     top_sources: "Principales sources",
     meanings: "Ce que signifie chaque type d'alerte",
     col_kind: "Type",
@@ -269,7 +273,7 @@ static FR: Words = Words {
     diagram_no_internet: "pas d'Internet",
     diagram_admin: "administration",
     diagram_label: "Schéma du réseau : segments, lignes Internet et exceptions autorisées",
-    chart_label: "Paquets alertés par jour et par type",
+    chart_label: "Paquets alertés par période et par type",
     chart_max: "max. {0}",
 };
 
@@ -314,6 +318,8 @@ static EN: Words = Words {
     by_kind: "By kind",
     by_route: "By pair of segments",
     chart_title: "Alerted packets per day",
+    chart_title_hourly: "Alerted packets per hour",
+    chart_title_weekly: "Alerted packets per week",
     top_sources: "Top sources",
     meanings: "What each kind of alert means",
     col_kind: "Kind",
@@ -361,6 +367,6 @@ static EN: Words = Words {
     diagram_no_internet: "no Internet",
     diagram_admin: "administration",
     diagram_label: "Network diagram: segments, Internet lines and allowed exceptions",
-    chart_label: "Alerted packets per day and kind",
+    chart_label: "Alerted packets per period and kind",
     chart_max: "max. {0}",
 };
