@@ -176,12 +176,17 @@ pub fn diagram(o: &mut Out, lang: Lang, config: &Config, router: &str) {
         rect(o, *p, UP_W, UP_H, "uplink");
         let cx = p.0 + UP_W / 2.0;
         let title = u.label.clone().unwrap_or_else(|| u.name.to_string());
-        let title = wrap(&title, WRAP, 1).join(" ");
-        text_at(o, cx, p.1 + 17.0, "t-bold", &title);
+        let lines = wrap(&title, WRAP, 2);
+        // One line of title sits lower, so the box looks the same either way.
+        let mut ty = p.1 + if lines.len() > 1 { 16.0 } else { 22.0 };
+        for l in lines {
+            text_at(o, cx, ty, "t-bold", &l);
+            ty += LINE;
+        }
         text_at(
             o,
             cx,
-            p.1 + 32.0,
+            ty + 2.0,
             "t-small",
             &format!("{} · {}", u.name, u.interface),
         );
