@@ -100,8 +100,9 @@ pub enum Command {
     /// a sum of what the entries say. The page is self-contained: no script, nothing
     /// loaded from elsewhere; open it in any browser and print it, or attach it to a mail.
     ///
-    /// Exit status: 0 when the page was written, 1 on error (journal unreadable, file
-    /// not writable), 2 when the configuration cannot be read or the command line is wrong.
+    /// Exit status: 0 when the page was written; 1 on error (invalid configuration, journal
+    /// unreadable, file not writable); 2 when the configuration file cannot be read or the
+    /// command line is wrong.
     Report {
         /// The period covered, ending now: `30d` (days), `2w` (weeks), `12h`, `90m`.
         #[arg(long, value_name = "PERIOD", default_value = "30d", value_parser = period)]
@@ -113,7 +114,9 @@ pub enum Command {
         #[arg(short, long, value_name = "FILE.html")]
         output: PathBuf,
         /// Read the journal files in DIR instead of the system's journal (as `journalctl
-        /// --directory`): a collector's copy of a router's journal, or a test's.
+        /// --directory`): a collector's copy of a router's journal, or a test's. Only the
+        /// entries of the router the configuration names (`[router] name`, else this
+        /// machine's hostname) are counted.
         #[arg(long, visible_alias = "journal-dir", value_name = "DIR")]
         directory: Option<PathBuf>,
     },

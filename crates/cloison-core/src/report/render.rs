@@ -96,6 +96,12 @@ svg text { font-family: "DejaVu Sans", "Liberation Sans", Arial, sans-serif; tex
 .chart .axis { stroke: #94a3b8; }
 .t-axis-y { font-size: 9px; fill: #475569; text-anchor: end; }
 .t-axis-x { font-size: 9px; fill: #475569; }
+@media print {
+  body { font-size: 9.5pt; padding: 0; }
+  h2 { margin-top: 5mm; }
+  dl.meanings { font-size: 8.5pt; }
+  .glance li, .matrix li { padding: 1.2mm 2.5mm; margin: 0.8mm 0; }
+}
 footer { margin-top: 8mm; padding-top: 2mm; border-top: 1px solid #cbd5e1; color: #475569; font-size: 8.5pt; }
 </style>"#;
 

@@ -196,3 +196,42 @@ fn write_page(path: &Path, page: &str) -> Result<(), ReportError> {
     }
     written.map_err(err)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_is_written_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.html");
+        write_page(&path, "<p>one</p>").unwrap();
+        write_page(&path, "<p>two</p>").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "<p>two</p>");
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "no temporary file left");
+        let missing = dir.path().join("no/such/dir/r.html");
+        let err = write_page(&missing, "x").unwrap_err().to_string();
+        assert!(err.contains("no/such/dir/r.html"), "{err}");
+    }
+
+    #[test]
+    fn an_unreadable_journal_is_an_error_with_journalctls_words() {
+        let mut d = Digest::new("r", 0, now_us());
+        let err =
+            read_journal(&mut d, Some(Path::new("/nonexistent/cloison-test-journal"))).unwrap_err();
+        match err {
+            ReportError::JournalctlFailed { stderr, .. } => {
+                assert!(
+                    stderr.contains("/nonexistent/cloison-test-journal"),
+                    "{stderr}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // An empty directory is an empty journal: nothing to report, no error.
+        let empty = tempfile::tempdir().unwrap();
+        read_journal(&mut d, Some(empty.path())).unwrap();
+        assert_eq!(d.alert_entries(), 0);
+    }
+}
