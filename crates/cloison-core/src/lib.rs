@@ -8,6 +8,7 @@
 //! - `inspect`: frame classification and the capture's BPF filter.
 //! - `alert`: the alert vocabulary, folding with exact counts, and entry encoding.
 //! - `sample`: what a sampled drop (NFLOG) says about its flow.
+//! - `report`: journal entries in, the HTML page of `cloison report` out.
 //! - `counter` and `hash`: the names and hashes other tools and people rely on.
 //!
 //! No I/O, no clock reads, no tokio, no libc: the compiler holds the purity the
@@ -21,6 +22,7 @@ pub mod inspect;
 pub mod names;
 pub mod nft;
 pub mod plan;
+pub mod report;
 pub mod sample;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;

@@ -173,6 +173,32 @@ fn scenario() -> Vec<Alert> {
             parent: Some((4200, "bash".into())),
         }),
     ));
+    // `cloison verify`'s entries, as its contract says (docs/alerts.md).
+    let hash = "a0b1c2d3e4f5061728394a5b6c7d8e9fa0b1c2d3e4f5061728394a5b6c7d8e9f";
+    for (kind, failures, result) in [
+        (
+            EventKind::VerifyPassed,
+            "0",
+            r#"{"version":1,"pairs":[{"from":"kiosk","to":"mairie","expected":"blocked","reason":"[[forbid]] kiosk -> mairie","probes":24,"as_expected":24,"failures":[]}]}"#,
+        ),
+        (
+            EventKind::VerifyFailed,
+            "1",
+            r#"{"version":1,"pairs":[{"from":"kiosk","to":"mairie","expected":"blocked","reason":"[[forbid]] kiosk -> mairie","probes":24,"as_expected":23,"failures":[{"probe":"tcp/445","target":"192.168.10.5","observed":"open","wall":"none"}]}]}"#,
+        ),
+    ] {
+        out.push(Alert::daemon(
+            kind,
+            &router,
+            format!("isolation check: 24 probes, {failures} not as configured"),
+            &[
+                (field::CONFIG_HASH, hash.to_owned()),
+                (field::VERIFY_PROBES, "24".to_owned()),
+                (field::VERIFY_FAILURES, failures.to_owned()),
+                (field::VERIFY_RESULT, result.to_owned()),
+            ],
+        ));
+    }
     out
 }
 

@@ -84,9 +84,51 @@ pub enum Command {
     /// Keep a configuration applied with `reload --confirm`.
     Confirm,
 
+    /// Write a report for the council, the DPO or an auditor: one HTML page, printable on A4.
+    ///
+    /// In French by default, for readers who are not network engineers: the router, the
+    /// period and the configuration's SHA-256; a diagram of the segments, uplinks and
+    /// allowed exceptions; the latest `cloison verify` in sentences ("Le poste public ne
+    /// peut pas joindre le réseau de la mairie : vérifié le 28/11/2026 à 03:00, 24 essais,
+    /// tous bloqués"), or a plain statement that no check ran in the period and what to run;
+    /// the alerts by kind, by pair of segments and by day, the top sources and what each
+    /// kind means; every configuration applied or rejected and every change of the rules
+    /// outside cloison, with hashes and, when known, who made it; the history of checks.
+    ///
+    /// It reads cloison's entries of the journal with `journalctl` (run it as root or as a
+    /// member of the `systemd-journal` group) and keeps no data of its own. Every figure is
+    /// a sum of what the entries say. The page is self-contained: no script, nothing
+    /// loaded from elsewhere; open it in any browser and print it, or attach it to a mail.
+    ///
+    /// Exit status: 0 when the page was written; 1 on error (invalid configuration, journal
+    /// unreadable, file not writable); 2 when the configuration file cannot be read or the
+    /// command line is wrong.
+    Report {
+        /// The period covered, ending now: `30d` (days), `2w` (weeks), `12h`, `90m`.
+        #[arg(long, value_name = "PERIOD", default_value = "30d", value_parser = period)]
+        since: String,
+        /// The report's language: `fr` or `en`.
+        #[arg(long, value_name = "LANG", default_value = "fr", value_parser = ["fr", "en"])]
+        lang: String,
+        /// Where to write the page (`-` for standard output).
+        #[arg(short, long, value_name = "FILE.html")]
+        output: PathBuf,
+        /// Read the journal files in DIR instead of the system's journal (as `journalctl
+        /// --directory`): a collector's copy of a router's journal, or a test's. Only the
+        /// entries of the router the configuration names (`[router] name`, else this
+        /// machine's hostname) are counted.
+        #[arg(long, visible_alias = "journal-dir", value_name = "DIR")]
+        directory: Option<PathBuf>,
+    },
+
     /// Internal: write the man pages (cloison.8 and one per subcommand) into DIR.
     #[command(hide = true)]
     Manpages { dir: PathBuf },
+}
+
+/// `--since`: checked here so a wrong period is a usage error (exit 2), like any other.
+fn period(s: &str) -> Result<String, String> {
+    cloison_core::report::parse_since(s).map(|_| s.to_owned())
 }
 
 /// The man pages, from the same definition the binary parses: `(file name, roff)`.

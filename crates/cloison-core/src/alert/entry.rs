@@ -56,6 +56,13 @@ pub mod field {
     pub const ACTOR_PARENT: &str = "CLOISON_ACTOR_PARENT";
     /// Which wall drifted: `ruleset`, `routing` or `both`.
     pub const WALL: &str = "CLOISON_WALL";
+    /// `verify_*`: SHA-256 of the configuration the probes were checked against.
+    pub const CONFIG_HASH: &str = "CLOISON_CONFIG_HASH";
+    /// `verify_*`: probes sent, and how many did not meet the configuration.
+    pub const VERIFY_PROBES: &str = "CLOISON_VERIFY_PROBES";
+    pub const VERIFY_FAILURES: &str = "CLOISON_VERIFY_FAILURES";
+    /// `verify_*`: the whole result, a JSON document (`report::VerifyResult`).
+    pub const VERIFY_RESULT: &str = "CLOISON_VERIFY_RESULT";
 }
 
 /// Who changed the rules, as the kernel names them: the committing process's pid and
@@ -109,7 +116,11 @@ pub fn verdict(kind: EventKind) -> Option<&'static str> {
         | EventKind::RogueDhcp
         | EventKind::RogueRa
         | EventKind::VlanHopping => Some("observed"),
-        EventKind::RulesetDrift | EventKind::ConfigRejected | EventKind::ConfigApplied => None,
+        EventKind::RulesetDrift
+        | EventKind::ConfigRejected
+        | EventKind::ConfigApplied
+        | EventKind::VerifyPassed
+        | EventKind::VerifyFailed => None,
     }
 }
 
@@ -562,7 +573,11 @@ fn flow_headline(names: &Names, key: &FlowKey) -> String {
                 join_some(&[mac(key.src_mac), ip(key.src_ip)]),
             )
         }
-        EventKind::RulesetDrift | EventKind::ConfigRejected | EventKind::ConfigApplied => {
+        EventKind::RulesetDrift
+        | EventKind::ConfigRejected
+        | EventKind::ConfigApplied
+        | EventKind::VerifyPassed
+        | EventKind::VerifyFailed => {
             format!("{} {src}", key.kind)
         }
     }

@@ -31,10 +31,15 @@ pub enum EventKind {
     ConfigRejected,
     /// A configuration was applied.
     ConfigApplied,
+    /// `cloison verify` sent its probes and every one met the configuration.
+    VerifyPassed,
+    /// `cloison verify` found probes that did not meet the configuration (a hole, or a
+    /// flow that should work and does not).
+    VerifyFailed,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 11] = [
+    pub const ALL: [EventKind; 13] = [
         EventKind::CrossSegment,
         EventKind::RouterAccess,
         EventKind::SpoofedSource,
@@ -46,6 +51,8 @@ impl EventKind {
         EventKind::RulesetDrift,
         EventKind::ConfigRejected,
         EventKind::ConfigApplied,
+        EventKind::VerifyPassed,
+        EventKind::VerifyFailed,
     ];
 
     /// The `CLOISON_EVENT` value.
@@ -62,6 +69,8 @@ impl EventKind {
             EventKind::RulesetDrift => "ruleset_drift",
             EventKind::ConfigRejected => "config_rejected",
             EventKind::ConfigApplied => "config_applied",
+            EventKind::VerifyPassed => "verify_passed",
+            EventKind::VerifyFailed => "verify_failed",
         }
     }
 
@@ -84,13 +93,15 @@ impl EventKind {
             EventKind::RulesetDrift => "bc6474c2f84d471f8ba59d26c1cff69b",
             EventKind::ConfigRejected => "e0bcd25b745845759562dc126ba428d3",
             EventKind::ConfigApplied => "fd4337a984b74f36b5d2d20b2a1c0b9a",
+            EventKind::VerifyPassed => "d64320743fa1472dbaf5af671e915ed3",
+            EventKind::VerifyFailed => "e9511d2ef126457c9edfd848284e47de",
         }
     }
 
     /// syslog priority: crit 2, err 3, warning 4, notice 5.
     pub fn priority(self) -> u8 {
         match self {
-            EventKind::IsolationBreach | EventKind::RulesetDrift => 2,
+            EventKind::IsolationBreach | EventKind::RulesetDrift | EventKind::VerifyFailed => 2,
             EventKind::SpoofedSource
             | EventKind::ArpSpoof
             | EventKind::RogueDhcp
@@ -98,7 +109,7 @@ impl EventKind {
             | EventKind::VlanHopping
             | EventKind::ConfigRejected => 3,
             EventKind::CrossSegment | EventKind::RouterAccess => 4,
-            EventKind::ConfigApplied => 5,
+            EventKind::ConfigApplied | EventKind::VerifyPassed => 5,
         }
     }
 }

@@ -79,6 +79,8 @@ pub struct Segment {
     pub uplink: Option<Name>,
     pub services: BTreeSet<Service>,
     pub management: bool,
+    /// What people call it (`le poste public`), for `cloison report`.
+    pub label: Option<String>,
 }
 
 impl Segment {
@@ -99,6 +101,8 @@ pub struct Uplink {
     pub gateway6: Option<Ipv6Addr>,
     pub address6: Option<IfAddr6>,
     pub masquerade: bool,
+    /// What people call it (`la box de la commune`), for `cloison report`.
+    pub label: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -49,6 +49,7 @@ pub struct RawUplink {
     pub gateway6: Option<S<String>>,
     pub address6: Option<S<String>>,
     pub masquerade: Option<S<bool>>,
+    pub label: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -62,6 +63,7 @@ pub struct RawSegment {
     #[serde(default)]
     pub services: Vec<S<String>>,
     pub management: Option<S<bool>>,
+    pub label: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -242,6 +242,7 @@ fn uplink(name: &Spanned<String>, u: &Spanned<RawUplink>, p: &mut Problems) -> O
             )
         })
     });
+    let label = opt(p, &u.label, format!("{key}.label"), |s| parse_label(s));
     if let (Some(Some(a)), Some(Some(g)), Some(gs)) = (&address, &gateway, &u.gateway) {
         if !a.subnet().contains(g) || *g == a.addr() {
             p.push(
@@ -262,7 +263,29 @@ fn uplink(name: &Spanned<String>, u: &Spanned<RawUplink>, p: &mut Problems) -> O
         gateway6: gateway6?,
         address6: address6?,
         masquerade: u.masquerade.as_ref().is_none_or(|m| *m.get_ref()),
+        label: label?,
     })
+}
+
+/// The longest `label`: a short phrase, not a description.
+pub const MAX_LABEL_LEN: usize = 60;
+
+/// A `label`: what people call a segment or uplink (`le poste public`), shown by
+/// `cloison report`.
+fn parse_label(s: &str) -> Result<String, String> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Err("a label cannot be empty; remove the key or write a short phrase like \"le poste public\"".into());
+    }
+    if t.chars().count() > MAX_LABEL_LEN {
+        return Err(format!(
+            "a label is at most {MAX_LABEL_LEN} characters; keep it short (\"le poste public\"), comments can say more"
+        ));
+    }
+    if t.chars().any(char::is_control) {
+        return Err("a label is one line of text, without control characters".into());
+    }
+    Ok(t.to_owned())
 }
 
 /// Parses an optional value: `Some(None)` when absent, `None` when present and invalid.
@@ -381,6 +404,7 @@ fn segment(
             }
         }),
     };
+    let label = opt(p, &s.label, format!("{key}.label"), |x| parse_label(x));
     let mut services = BTreeSet::new();
     let mut ok = true;
     for sv in &s.services {
@@ -424,6 +448,7 @@ fn segment(
         uplink: uplink?,
         services,
         management: s.management.as_ref().is_some_and(|m| *m.get_ref()),
+        label: label?,
     })
 }
 

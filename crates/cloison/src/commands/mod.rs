@@ -5,6 +5,7 @@ mod apply;
 mod check;
 mod control;
 mod plan;
+mod report;
 mod status;
 
 use std::process::ExitCode;
@@ -38,6 +39,20 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Reload { confirm } => control::reload(*confirm),
         Command::Confirm => control::confirm(),
+        Command::Report {
+            since,
+            lang,
+            output,
+            directory,
+        } => report::run(
+            cli,
+            &report::Options {
+                since,
+                lang,
+                output,
+                directory: directory.as_deref(),
+            },
+        ),
         Command::Manpages { dir } => {
             std::fs::create_dir_all(dir)?;
             for (name, page) in crate::cli::manpages() {
