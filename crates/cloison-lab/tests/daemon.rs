@@ -296,9 +296,10 @@ fn an_unconfirmed_reload_is_rolled_back() {
     let good = std::fs::read_to_string(s.config_path()).unwrap();
     // An admin working from the mairie removes their own management access by mistake.
     s.write_config(&lab_config_with("management = true", "management = false"));
+    let pc = s.lab.ns(Node::MairiePc).to_owned();
     let ssh = || {
         probe::tcp_connect(
-            s.lab.ns(Node::MairiePc),
+            &pc,
             std::net::SocketAddr::new("192.168.10.1".parse().unwrap(), 22),
             TIMEOUT,
         )
@@ -333,6 +334,39 @@ fn an_unconfirmed_reload_is_rolled_back() {
         std::fs::read_to_string(s.state_dir().join("last-good.toml")).unwrap(),
         good,
         "the last known good is the confirmed one"
+    );
+
+    // The rolled-back file is still there: a plain reload, a SIGHUP and a restart all
+    // refuse it, and the rules stay the confirmed ones.
+    let out = s.cloison(&["reload"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("rolled back"),
+        "{}",
+        text(&out)
+    );
+    s.signal(Signal::SIGHUP);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(matches!(ssh(), Reach::Open { .. }), "SIGHUP applied it");
+    s.signal(Signal::SIGTERM);
+    assert_eq!(s.wait_exit(Duration::from_secs(10)), Some(0));
+    s.start();
+    s.wait_notify("READY=1", Duration::from_secs(30));
+    assert!(matches!(ssh(), Reach::Open { .. }), "a restart applied it");
+    let status = s.cloison(&["status"]);
+    assert!(
+        String::from_utf8_lossy(&status.stdout).contains("was rolled back"),
+        "{}",
+        text(&status)
+    );
+    let rejected = s.events("config_rejected");
+    assert!(
+        rejected.len() >= 3
+            && rejected.iter().all(|e| e["CLOISON_DETAIL"]
+                .as_str()
+                .unwrap_or("")
+                .contains("rolled back")),
+        "{rejected:?}"
     );
 
     // Confirmed in time, it stays.

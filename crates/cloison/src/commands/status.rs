@@ -59,6 +59,14 @@ fn render_daemon(d: &control::DaemonStatus) -> String {
     if let Some(s) = d.confirm_pending_secs {
         out.push_str(&format!("confirm:    WAITING: the last reload is rolled back in {s} s unless `cloison confirm` is run\n"));
     }
+    if let Some(rb) = &d.last_rollback {
+        out.push_str(&format!(
+            "rollback:   configuration {} was rolled back to {} on {} (not confirmed); that file is not applied again unless `cloison reload --confirm` is run\n",
+            rb.hash.short(),
+            rb.back_to.short(),
+            cloison_core::alert::rfc3339(rb.at.saturating_mul(1_000_000))
+        ));
+    }
     if d.alerts_last_hour.is_empty() {
         out.push_str("alerts:     none in the last hour\n");
     } else {

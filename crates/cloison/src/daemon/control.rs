@@ -65,6 +65,9 @@ pub struct DaemonStatus {
     /// Seconds left before a `reload --confirm` is rolled back.
     pub confirm_pending_secs: Option<u64>,
     pub alerts_last_hour: BTreeMap<String, u64>,
+    /// The last configuration rolled back unconfirmed (never applied again by itself).
+    #[serde(default)]
+    pub last_rollback: Option<super::state::RolledBack>,
     /// Per capture interface: frames received and dropped by the kernel (socket full).
     pub capture: BTreeMap<String, CaptureCounters>,
     pub drift_repairs: u64,

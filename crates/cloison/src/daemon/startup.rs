@@ -29,10 +29,26 @@ pub async fn start<K: Kernel, S: Sink>(
         tracing::warn!(cause = %e, "ignoring the saved last known good configuration");
         None
     });
-    let (running, rejected) = match config_file::load(&opts.config_path) {
+    let rolled_back = |hash: &cloison_core::hash::Hash| {
+        state::rolled_back(&opts.state_dir)
+            .unwrap_or_default()
+            .into_iter()
+            .rev()
+            .find(|r| &r.hash == hash)
+    };
+    let loaded = config_file::load(&opts.config_path)
+        .map_err(|e| e.lines())
+        .and_then(|l| match rolled_back(&l.hash) {
+            // Rolled back unconfirmed: never applied again by a restart or a reboot.
+            Some(rb) => Err(super::supervisor::rolled_back_reason(
+                &opts.config_path,
+                &rb,
+            )),
+            None => Ok(l),
+        });
+    let (running, rejected) = match loaded {
         Ok(l) => (Running::from_file(l), None),
-        Err(e) => {
-            let errors = e.lines();
+        Err(errors) => {
             let Some(lkg) = &last_good else {
                 sink.write(&Alert::config_rejected(
                     &hostname(),

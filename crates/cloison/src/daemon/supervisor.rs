@@ -506,7 +506,16 @@ impl<K: Kernel, S: Sink> Supervisor<K, S> {
     pub async fn reload(&mut self, confirm: Option<Duration>) -> Result<String, String> {
         notify::reloading();
         let result = match config_file::load(&self.opts.config_path) {
-            Ok(l) => self.switch_to(Running::from_file(l), confirm).await,
+            Ok(l) => match (confirm, self.rolled_back(&l.hash)) {
+                // Rolled back unconfirmed: never applied again implicitly; only an
+                // explicit `reload --confirm` tries it again.
+                (None, Some(rb)) => {
+                    let why = rolled_back_reason(&self.opts.config_path, &rb);
+                    self.reject(&why);
+                    Err(why)
+                }
+                _ => self.switch_to(Running::from_file(l), confirm).await,
+            },
             Err(e) => {
                 let errors = e.lines();
                 self.reject(&errors);
@@ -520,11 +529,25 @@ impl<K: Kernel, S: Sink> Supervisor<K, S> {
         result
     }
 
+    /// The rollback record of the configuration hashed `hash`, if it was rolled back.
+    fn rolled_back(&self, hash: &Hash) -> Option<state::RolledBack> {
+        match state::rolled_back(&self.opts.state_dir) {
+            Ok(all) => all.into_iter().rev().find(|r| &r.hash == hash),
+            Err(e) => {
+                tracing::warn!(cause = %e, "cannot read the rolled-back configurations");
+                None
+            }
+        }
+    }
+
     /// `cloison confirm`: the configuration on trial becomes the last known good.
     pub fn confirm(&mut self) -> Result<String, String> {
         match self.pending.take() {
             Some(_) => {
                 self.save_last_good();
+                if let Err(e) = state::forget_rollback(&self.opts.state_dir, &self.running.hash) {
+                    tracing::warn!(cause = %e, "cannot update the rolled-back configurations");
+                }
                 notify::status(&self.status_line());
                 Ok(format!(
                     "configuration {} confirmed; it is now the last known good",
@@ -601,6 +624,18 @@ impl<K: Kernel, S: Sink> Supervisor<K, S> {
         let Some(Pending { confirmed, .. }) = self.pending.take() else {
             return;
         };
+        let record = state::RolledBack {
+            hash: self.running.hash.clone(),
+            at: SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            back_to: confirmed.hash.clone(),
+        };
+        // Recorded first: even if putting the old one back fails, the file on trial is
+        // never applied again implicitly.
+        if let Err(e) = state::record_rollback(&self.opts.state_dir, record) {
+            tracing::error!(cause = %e, "cannot record the rollback: a restart could apply the unconfirmed configuration again");
+        }
         let back_to = confirmed.hash.short().to_owned();
         tracing::warn!(%back_to, "not confirmed in time: rolling back");
         notify::reloading();
@@ -646,6 +681,9 @@ impl<K: Kernel, S: Sink> Supervisor<K, S> {
                     .as_secs()
             }),
             alerts_last_hour: alerts,
+            last_rollback: state::rolled_back(&self.opts.state_dir)
+                .ok()
+                .and_then(|mut all| all.pop()),
             capture,
             drift_repairs: self.drift_repairs,
         }
@@ -955,6 +993,19 @@ mod tests {
             applied.last().unwrap().message().contains("rolled back"),
             "{applied:?}"
         );
+        // The file is still there: a reload, a SIGHUP or a restart must not apply it.
+        let err = run(b.sup.reload(None)).unwrap_err();
+        assert!(
+            err.contains("rolled back") && err.contains("reload --confirm"),
+            "{err}"
+        );
+        assert_eq!(b.sup.running_hash(), &first);
+        assert!(b.sup.status(Default::default()).last_rollback.is_some());
+        // Trying it again on purpose is allowed; confirming it makes it good.
+        run(b.sup.reload(Some(Duration::from_secs(60)))).unwrap();
+        b.sup.confirm().unwrap();
+        assert!(state::rolled_back(b.sup.state_dir()).unwrap().is_empty());
+        run(b.sup.reload(None)).unwrap();
     }
 
     #[test]
@@ -1005,4 +1056,15 @@ mod tests {
             Some("1")
         );
     }
+}
+
+/// Why a rolled-back file is refused, in words: when, why, what to do.
+pub fn rolled_back_reason(path: &std::path::Path, rb: &state::RolledBack) -> String {
+    format!(
+        "{} (configuration {}) was applied with `reload --confirm` on {} and rolled back to {} because `cloison confirm` did not come in time; it is not applied again by itself. Edit the file to try another configuration, or run `cloison reload --confirm SECONDS` to try this one again",
+        path.display(),
+        rb.hash.short(),
+        cloison_core::alert::rfc3339(rb.at.saturating_mul(1_000_000)),
+        rb.back_to.short()
+    )
 }
