@@ -47,7 +47,7 @@ pub enum Request {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "reply", rename_all = "snake_case")]
 pub enum Response {
-    Status(DaemonStatus),
+    Status(Box<DaemonStatus>),
     Done { message: String },
     Error { message: String },
 }

@@ -185,7 +185,7 @@ async fn on_request<K: Kernel, S: Sink>(
         Err(message) => Response::Error { message },
     };
     match req {
-        Request::Status => Response::Status(sup.status(capture.counters())),
+        Request::Status => Response::Status(Box::new(sup.status(capture.counters()))),
         Request::Reload { confirm_secs } => {
             done(sup.reload(confirm_secs.map(Duration::from_secs)).await)
         }

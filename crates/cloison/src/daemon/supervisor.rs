@@ -695,6 +695,17 @@ impl<K: Kernel, S: Sink> Supervisor<K, S> {
     }
 }
 
+/// Why a rolled-back file is refused, in words: when, why, what to do.
+pub fn rolled_back_reason(path: &std::path::Path, rb: &state::RolledBack) -> String {
+    format!(
+        "{} (configuration {}) was applied with `reload --confirm` on {} and rolled back to {} because `cloison confirm` did not come in time; it is not applied again by itself. Edit the file to try another configuration, or run `cloison reload --confirm SECONDS` to try this one again",
+        path.display(),
+        rb.hash.short(),
+        cloison_core::alert::rfc3339(rb.at.saturating_mul(1_000_000)),
+        rb.back_to.short()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1056,15 +1067,4 @@ mod tests {
             Some("1")
         );
     }
-}
-
-/// Why a rolled-back file is refused, in words: when, why, what to do.
-pub fn rolled_back_reason(path: &std::path::Path, rb: &state::RolledBack) -> String {
-    format!(
-        "{} (configuration {}) was applied with `reload --confirm` on {} and rolled back to {} because `cloison confirm` did not come in time; it is not applied again by itself. Edit the file to try another configuration, or run `cloison reload --confirm SECONDS` to try this one again",
-        path.display(),
-        rb.hash.short(),
-        cloison_core::alert::rfc3339(rb.at.saturating_mul(1_000_000)),
-        rb.back_to.short()
-    )
 }
