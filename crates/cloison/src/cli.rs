@@ -24,6 +24,16 @@ pub struct Cli {
     #[arg(short, long, global = true, value_name = "PATH", default_value = DEFAULT_PATH, env = "CLOISON_CONFIG")]
     pub config: PathBuf,
 
+    /// Where the daemon keeps its state (last known good and rolled-back
+    /// configurations). Default: $STATE_DIRECTORY (systemd), else /var/lib/cloison.
+    #[arg(long, global = true, value_name = "DIR", env = "CLOISON_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Where the daemon's control socket is. Default: $RUNTIME_DIRECTORY (systemd), else
+    /// /run/cloison.
+    #[arg(long, global = true, value_name = "DIR", env = "CLOISON_RUNTIME_DIR")]
+    pub runtime_dir: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -21,11 +21,26 @@ fn package() -> PathBuf {
             .filter_map(|e| e.ok().map(|e| e.path()))
             .find(|p| p.extension().is_some_and(|e| e == "deb"))
     };
-    if let Some(p) = find() {
+    // What goes into the package: a .deb older than any of it is stale.
+    let inputs = [
+        "crates/cloison/src",
+        "crates/cloison-core/src",
+        "crates/cloison/Cargo.toml",
+        "systemd",
+        "debian",
+        "config",
+        "docs",
+        "README.md",
+    ];
+    let fresh = |deb: &Path| {
+        let built = modified(deb);
+        inputs.iter().all(|i| newest(Path::new(i)) <= built)
+    };
+    if let Some(p) = find().filter(|p| fresh(p)) {
         return p;
     }
-    // tests/run builds it first; on its own, this test builds it (cargo-deb is installed
-    // from crates.io if missing).
+    // tests/run builds it first; on its own, or when stale, this test builds it
+    // (cargo-deb is installed from crates.io if missing).
     let out = Command::new("debian/build")
         .output()
         .expect("run debian/build");
@@ -35,6 +50,26 @@ fn package() -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     find().expect("debian/build wrote no package")
+}
+
+fn modified(p: &Path) -> std::time::SystemTime {
+    std::fs::metadata(p)
+        .and_then(|m| m.modified())
+        .unwrap_or(std::time::SystemTime::UNIX_EPOCH)
+}
+
+/// The latest modification under `p` (a file, or a directory's files).
+fn newest(p: &Path) -> std::time::SystemTime {
+    if !p.is_dir() {
+        return modified(p);
+    }
+    std::fs::read_dir(p)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| newest(&e.path()))
+        .max()
+        .unwrap_or(std::time::SystemTime::UNIX_EPOCH)
 }
 
 fn dpkg_deb(args: &[&str], deb: &Path) -> String {

@@ -33,12 +33,18 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 .worker_threads(2)
                 .enable_all()
                 .build()?;
-            let opts = crate::daemon::Options::new(cli.config.clone());
+            let mut opts = crate::daemon::Options::new(cli.config.clone());
+            if let Some(dir) = &cli.state_dir {
+                opts.state_dir.clone_from(dir);
+            }
+            if let Some(dir) = &cli.runtime_dir {
+                opts.runtime_dir.clone_from(dir);
+            }
             rt.block_on(crate::daemon::run(opts, std::future::pending()))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Reload { confirm } => control::reload(*confirm),
-        Command::Confirm => control::confirm(),
+        Command::Reload { confirm } => control::reload(cli, *confirm),
+        Command::Confirm => control::confirm(cli),
         Command::Report {
             since,
             lang,

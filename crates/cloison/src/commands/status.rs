@@ -17,8 +17,11 @@ pub fn run(cli: &Cli, json: bool, require_daemon: bool) -> anyhow::Result<ExitCo
         .enable_all()
         .build()?;
     let status = rt.block_on(crate::status::check(&l.config, &System::new()))?;
-    let daemon = match control::request(&control::runtime_dir(), &Request::Status, CONTROL_TIMEOUT)
-    {
+    let daemon = match control::request(
+        &super::control::runtime_dir(cli),
+        &Request::Status,
+        CONTROL_TIMEOUT,
+    ) {
         Ok(Response::Status(d)) => Ok(d),
         Ok(other) => Err(format!("unexpected answer: {other:?}")),
         Err(e) => Err(e.to_string()),

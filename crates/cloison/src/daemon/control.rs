@@ -40,8 +40,15 @@ pub enum Request {
     /// Re-read the configuration; with `confirm_secs`, roll back unless confirmed.
     Reload {
         confirm_secs: Option<u64>,
+        /// The configuration file the client means (its `-c`, absolute): the daemon
+        /// refuses the request when it runs another one.
+        #[serde(default)]
+        config: Option<String>,
     },
-    Confirm,
+    Confirm {
+        #[serde(default)]
+        config: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -124,9 +131,9 @@ pub fn request(dir: &Path, req: &Request, timeout: Duration) -> Result<Response,
 /// The longest request line the server reads; requests are a few dozen bytes.
 pub const MAX_REQUEST: usize = 4096;
 /// How long a client may take to send its request line.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 /// Connections served at once; more wait in the kernel's backlog.
-pub const MAX_CONNECTIONS: usize = 32;
+pub const MAX_CONNECTIONS: usize = 64;
 
 /// A request and where its answer goes, for the daemon's loop.
 pub type Call = (Request, oneshot::Sender<Response>);
@@ -225,8 +232,9 @@ mod tests {
             Request::Status,
             Request::Reload {
                 confirm_secs: Some(300),
+                config: Some("/etc/cloison/cloison.toml".into()),
             },
-            Request::Confirm,
+            Request::Confirm { config: None },
         ] {
             let s = serde_json::to_string(&r).unwrap();
             assert_eq!(serde_json::from_str::<Request>(&s).unwrap(), r);

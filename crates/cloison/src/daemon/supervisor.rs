@@ -529,6 +529,28 @@ impl<K: Kernel, S: Sink> Supervisor<K, S> {
         result
     }
 
+    /// Why a request naming configuration file `asked` must be refused: this daemon runs
+    /// another one (a `-c` for another daemon, or a typo); `None` when it is the same
+    /// file or the client named none.
+    pub fn refuse_other_config(&self, asked: Option<&str>) -> Option<String> {
+        let asked = std::path::Path::new(asked?);
+        let ours = &self.opts.config_path;
+        let same = |p: &std::path::Path| {
+            std::fs::canonicalize(p)
+                .ok()
+                .or_else(|| std::path::absolute(p).ok())
+        };
+        if same(asked) == same(ours) {
+            return None;
+        }
+        Some(format!(
+            "this daemon runs {}; `reload` and `confirm` act on that file, not on {}. Drop -c, or run the daemon with that file (cloison run -c {})",
+            ours.display(),
+            asked.display(),
+            asked.display()
+        ))
+    }
+
     /// The rollback record of the configuration hashed `hash`, if it was rolled back.
     fn rolled_back(&self, hash: &Hash) -> Option<state::RolledBack> {
         match state::rolled_back(&self.opts.state_dir) {
