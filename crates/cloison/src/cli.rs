@@ -38,10 +38,13 @@ pub enum Command {
 
     /// Print what would be applied: the nftables ruleset, then the links and sysctls.
     ///
-    /// The text form is accepted by `nft -f`; `--json` prints the JSON that `nft -j -f`
-    /// takes. Nothing is applied; the kernel is not consulted.
+    /// The text form is the ruleset in nft syntax with the links and sysctls as comments,
+    /// accepted by `nft -f` as it is (`cloison plan | nft -c -f -`). `--json` prints one
+    /// JSON document: `ruleset` (exactly the batch `nft -j -f` reads: `cloison plan --json
+    /// | jq .ruleset | nft -c -j -f -`), `ruleset_hash`, `links` and `sysctls` (forwarding
+    /// last). Nothing is applied; the kernel is not consulted.
     Plan {
-        /// Print the ruleset as nftables JSON instead of nft syntax.
+        /// Print one JSON document (the ruleset as nftables JSON, the links, the sysctls).
         #[arg(long)]
         json: bool,
     },
