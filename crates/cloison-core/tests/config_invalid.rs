@@ -45,7 +45,15 @@ fn every_invalid_fixture_reports_exactly_its_expected_errors() {
 
 #[test]
 fn shipped_examples_are_valid() {
-    for name in ["cloison.toml", "lab.toml"] {
+    let mut names = vec!["cloison.toml".to_owned(), "lab.toml".to_owned()];
+    for e in fs::read_dir("../../config/examples").expect("config/examples") {
+        let name = e.expect("entry").file_name().to_string_lossy().into_owned();
+        if name.ends_with(".toml") {
+            names.push(format!("examples/{name}"));
+        }
+    }
+    assert!(names.len() >= 5, "{names:?}");
+    for name in &names {
         let path = Path::new("../../config").join(name);
         let source = fs::read_to_string(&path).expect("read the shipped example");
         if let Err(e) = config::parse(&source, name) {
