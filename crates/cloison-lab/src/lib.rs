@@ -50,7 +50,7 @@ pub use probe::{
     send_spoofed_udp, send_udp_burst, tcp_connect, udp_exchange,
 };
 pub use programs::{Programs, ProgramsError};
-pub use registry::{EXIT_INTERRUPTED, LabRecord, RegistryError, STATE_DIR};
+pub use registry::{EXIT_INTERRUPTED, LabRecord, RegistryError, STATE_DIR, Session};
 pub use serve::{ServeError, parse_greeting};
 pub use tools::{FrameArgs, ProbeArgs, ProbeKind, frame, probe};
 pub use topology::{BOX_INET_IF, HOST_IF, Node, NodePlan, Topology, TopologyError};
@@ -390,6 +390,7 @@ impl Lab {
                 .map(|n| (n.node.role().to_owned(), n.ns.clone()))
                 .collect(),
             listeners: self.listener_pids(),
+            session: Some(registry::Session::current()),
         }
     }
 
