@@ -395,7 +395,8 @@ impl Lab {
     }
 
     /// Leaves the lab up after this process ends (its listeners keep running); only
-    /// `down_all` (`cloison-lab down`) removes it. Returns its record.
+    /// `cloison-lab down` (or `down_mine`) from the same login session removes it. Returns
+    /// its record.
     pub fn keep(mut self) -> Result<LabRecord, LabError> {
         self.armed = false;
         let record = self.record();
@@ -488,10 +489,17 @@ fn wait_ready(mut stdout: std::process::ChildStdout, deadline: Instant) -> Resul
     }
 }
 
-/// Removes the labs left up with `Lab::keep` and those whose creator died; labs of running
-/// processes are left alone. Returns the ids removed.
-pub fn down_all() -> Result<Vec<String>, LabError> {
-    let (removed, mut errors) = registry::down_all();
+/// Removes the labs left up with `Lab::keep`, and those whose creator died, that were made
+/// from this process's login session (what `cloison-lab down` removes); another person's
+/// labs and labs of running processes are left alone. Returns the ids removed.
+pub fn down_mine() -> Result<Vec<String>, LabError> {
+    let me = registry::Session::current();
+    let (removed, mut errors) = registry::remove_where(|id, owner| {
+        owner != registry::Owner::Alive
+            && registry::read_record(id)
+                .and_then(|r| r.session)
+                .is_some_and(|s| s.same(&me))
+    });
     match errors.pop() {
         None => Ok(removed),
         Some(e) => Err(LabError::Remove(e)),

@@ -54,7 +54,7 @@ pub struct LabRecord {
     /// The creator's start time (clock ticks after boot, /proc/PID/stat field 22), so a
     /// reused pid is not mistaken for the creator.
     pub creator_start: u64,
-    /// Left up on purpose (`Lab::keep`): only `down_all` removes it.
+    /// Left up on purpose (`Lab::keep`): only `cloison-lab down` removes it.
     pub kept: bool,
     /// Role -> namespace name.
     pub namespaces: BTreeMap<String, String>,
@@ -308,12 +308,6 @@ pub fn owner(id: &str, live: &BTreeMap<String, Vec<String>>) -> Owner {
 /// Removes the labs whose creator is dead (not the kept ones). Returns the removed ids.
 pub fn sweep_orphans() -> (Vec<String>, Vec<RegistryError>) {
     remove_where(|_, o| o == Owner::Orphaned)
-}
-
-/// Removes kept labs and orphaned ones, whoever made them; labs of running processes are
-/// left alone. (`cloison-lab down` picks the caller's: `remove_where`.)
-pub fn down_all() -> (Vec<String>, Vec<RegistryError>) {
-    remove_where(|_, o| o != Owner::Alive)
 }
 
 /// Removes the labs `pick` chooses by id and owner.

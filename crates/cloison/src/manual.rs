@@ -325,16 +325,13 @@ fn command_page(
         .filter(|a| !a.is_global_set())
         .filter_map(synopsis_arg)
         .collect();
-    out.push_str(&line(
-        &format!(
-            "\\fBcloison\\fR {} \\fB{}\\fR {}",
-            globals(top).join(" "),
-            esc(name),
-            own.join(" ")
-        )
-        .trim_end()
-        .to_owned(),
-    ));
+    let synopsis = format!(
+        "\\fBcloison\\fR {} \\fB{}\\fR {}",
+        globals(top).join(" "),
+        esc(name),
+        own.join(" ")
+    );
+    out.push_str(&line(synopsis.trim_end()));
     out.push_str(".SH DESCRIPTION\n");
     out.push_str(&paragraphs(
         &sub.get_long_about()
