@@ -4,8 +4,8 @@
 //! pure `cloison_core`. Edges, one module each: `kernel` (nftables, rtnetlink, sysctls,
 //! behind the `Kernel` trait), `capture` (packet sockets), `nflog` (the ruleset's sampled
 //! drops), `journal` (alerts to journald), `config_file`. On top of them: `apply`,
-//! `status`, the `daemon` and the `cli`. The Debian package installs this crate's
-//! binary and nothing of `cloison-lab`.
+//! `status`, the `daemon`, the `cli` and its `manual` (man pages, completions). The
+//! Debian package installs this crate's binary and nothing of `cloison-lab`.
 
 pub mod apply;
 pub mod capture;
@@ -15,6 +15,7 @@ pub mod config_file;
 pub mod daemon;
 pub mod journal;
 pub mod kernel;
+pub mod manual;
 pub mod nflog;
 pub mod sockopt;
 pub mod status;

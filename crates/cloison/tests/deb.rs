@@ -1,8 +1,11 @@
 //! The Debian package, inspected: what it installs and where, the conffile that keeps
 //! the operator's configuration across upgrades and removal, its dependency on nftables,
-//! maintainer scripts that enable but never start the service, the unit's exposure
-//! score, and a packaged binary that validates the packaged configuration.
-//! (Installing it on a real Debian system is the VM test's job: tests/vm/run.)
+//! maintainer scripts that enable but never start the service (and leave the journal
+//! catalog to systemd's trigger), the unit's exposure score, a packaged binary that
+//! validates the packaged configuration and refuses to run it unedited, man pages that
+//! render without warnings and name only pages that ship, shell completions, md5sums, and
+//! lintian's verdict (no error, no warning). (Installing it on a real Debian system is the
+//! VM test's job: tests/vm/run.)
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,8 +16,20 @@ fn at_root() {
     std::env::set_current_dir(root).expect("cd to the repository root");
 }
 
-fn package() -> PathBuf {
+/// A copy of the package, taken under the lock `debian/build` holds while it writes one:
+/// tests running at the same time never read a package half rewritten.
+struct Package {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+fn package() -> Package {
     at_root();
+    std::fs::create_dir_all("target/debian").expect("mkdir target/debian");
+    let lock = std::fs::File::create("target/debian/.build.lock").expect("open the build lock");
+    // SAFETY: flock on a descriptor this function owns; released when `lock` is dropped.
+    let locked = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) };
+    assert_eq!(locked, 0, "take the build lock");
     let find = || {
         std::fs::read_dir("target/debian")
             .ok()?
@@ -36,20 +51,27 @@ fn package() -> PathBuf {
         let built = modified(deb);
         inputs.iter().all(|i| newest(Path::new(i)) <= built)
     };
-    if let Some(p) = find().filter(|p| fresh(p)) {
-        return p;
-    }
-    // tests/run builds it first; on its own, or when stale, this test builds it
-    // (cargo-deb is installed from crates.io if missing).
-    let out = Command::new("debian/build")
-        .output()
-        .expect("run debian/build");
-    assert!(
-        out.status.success(),
-        "debian/build failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    find().expect("debian/build wrote no package")
+    let built = match find().filter(|p| fresh(p)) {
+        Some(p) => p,
+        None => {
+            // tests/run builds it first; on its own, or when stale, this test builds it
+            // (cargo-deb is installed from crates.io if missing).
+            let out = Command::new("debian/build")
+                .env("CLOISON_BUILD_LOCKED", "1")
+                .output()
+                .expect("run debian/build");
+            assert!(
+                out.status.success(),
+                "debian/build failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            find().expect("debian/build wrote no package")
+        }
+    };
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join(built.file_name().expect("a file name"));
+    std::fs::copy(&built, &path).expect("copy the package");
+    Package { _dir: dir, path }
 }
 
 fn modified(p: &Path) -> std::time::SystemTime {
@@ -88,7 +110,8 @@ fn dpkg_deb(args: &[&str], deb: &Path) -> String {
 
 #[test]
 fn the_package_installs_what_a_mairie_box_needs() {
-    let deb = package();
+    let package = package();
+    let deb = package.path.clone();
     assert_eq!(
         dpkg_deb(&["-f"], &deb)
             .lines()
@@ -114,6 +137,31 @@ fn the_package_installs_what_a_mairie_box_needs() {
         ("./usr/share/man/man8/cloison-check.8.gz", "-rw-r--r--"),
         ("./usr/share/doc/cloison/config.md", "-rw-r--r--"),
         ("./usr/share/doc/cloison/alerts.md", "-rw-r--r--"),
+        ("./usr/share/doc/cloison/services.md", "-rw-r--r--"),
+        ("./usr/share/doc/cloison/changelog.Debian.gz", "-rw-r--r--"),
+        ("./usr/share/doc/cloison/copyright", "-rw-r--r--"),
+        (
+            "./usr/share/doc/cloison/examples/cloison.toml",
+            "-rw-r--r--",
+        ),
+        (
+            "./usr/share/doc/cloison/examples/public-wifi.toml",
+            "-rw-r--r--",
+        ),
+        (
+            "./usr/share/doc/cloison/examples/library-annex.toml",
+            "-rw-r--r--",
+        ),
+        (
+            "./usr/share/doc/cloison/examples/cameras-voip.toml",
+            "-rw-r--r--",
+        ),
+        ("./usr/share/man/man5/cloison.toml.5.gz", "-rw-r--r--"),
+        (
+            "./usr/share/bash-completion/completions/cloison",
+            "-rw-r--r--",
+        ),
+        ("./usr/share/zsh/vendor-completions/_cloison", "-rw-r--r--"),
     ] {
         let line = files
             .lines()
@@ -135,10 +183,21 @@ fn the_package_installs_what_a_mairie_box_needs() {
     let conffiles = std::fs::read_to_string(dir.path().join("DEBIAN/conffiles")).unwrap();
     assert_eq!(conffiles.trim(), "/etc/cloison/cloison.toml");
     let postinst = std::fs::read_to_string(dir.path().join("DEBIAN/postinst")).unwrap();
-    assert!(
-        postinst.contains("journalctl --update-catalog"),
-        "postinst updates the journal catalog"
-    );
+    let postrm = std::fs::read_to_string(dir.path().join("DEBIAN/postrm")).unwrap();
+    // systemd's dpkg trigger on /usr/lib/systemd/catalog rebuilds the catalog when the
+    // package installs or removes its file: the scripts must not do it a second time.
+    for (name, script) in [("postinst", &postinst), ("postrm", &postrm)] {
+        assert!(
+            !script.contains("--update-catalog"),
+            "{name} updates the journal catalog, which systemd's trigger already does:\n{script}"
+        );
+    }
+    if let Ok(triggers) = std::fs::read_to_string("/var/lib/dpkg/info/systemd.triggers") {
+        assert!(
+            triggers.contains("/usr/lib/systemd/catalog"),
+            "systemd no longer triggers on its catalog directory:\n{triggers}"
+        );
+    }
     assert!(
         postinst.contains("deb-systemd-helper") && postinst.contains("enable"),
         "the unit is enabled:\n{postinst}"
@@ -148,7 +207,6 @@ fn the_package_installs_what_a_mairie_box_needs() {
             && !postinst.contains("deb-systemd-invoke $_dh_action"),
         "installing must not start a firewall on the example configuration:\n{postinst}"
     );
-    let postrm = std::fs::read_to_string(dir.path().join("DEBIAN/postrm")).unwrap();
     let commands: Vec<&str> = postrm
         .lines()
         .map(str::trim)
@@ -208,6 +266,174 @@ fn the_package_installs_what_a_mairie_box_needs() {
         "the packaged example must validate: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+
+    // Installed but not yet configured: the unit's start condition refuses the example,
+    // and accepts it once edited.
+    assert!(
+        unit.contains(
+            "\nExecCondition=/usr/sbin/cloison configured --config /etc/cloison/cloison.toml\n"
+        ),
+        "{unit}"
+    );
+    let example = root.join("etc/cloison/cloison.toml");
+    let out = Command::new(&bin)
+        .arg("configured")
+        .arg("-c")
+        .arg(&example)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unedited"),
+        "{out:?}"
+    );
+    let edited = dir.path().join("edited.toml");
+    let mut text = std::fs::read_to_string(&example).unwrap();
+    text.push_str("# edited for this box\n");
+    std::fs::write(&edited, text).unwrap();
+    let out = Command::new(&bin)
+        .arg("configured")
+        .arg("-c")
+        .arg(&edited)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+
+    // Every shipped file is in md5sums (the conffile aside, as dh_md5sums does) and
+    // matches it.
+    let md5sums = std::fs::read_to_string(dir.path().join("DEBIAN/md5sums")).unwrap();
+    let shipped_files = files
+        .lines()
+        .filter(|l| l.starts_with('-'))
+        .filter(|l| !l.ends_with("./etc/cloison/cloison.toml"))
+        .count();
+    assert_eq!(md5sums.lines().count(), shipped_files, "{md5sums}");
+    let check = Command::new("md5sum")
+        .args(["--check", "--quiet", "--strict"])
+        .current_dir(&root)
+        .stdin(std::fs::File::open(dir.path().join("DEBIAN/md5sums")).unwrap())
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{check:?}");
+
+    man_pages_render_cleanly(&root, &files);
+    bash_completes_subcommands(&root);
+}
+
+/// Each man page of the package renders without a warning, and every cloison page it
+/// names ships.
+fn man_pages_render_cleanly(root: &Path, files: &str) {
+    let pages: Vec<&str> = files
+        .lines()
+        .filter_map(|l| l.split_whitespace().last())
+        .filter(|p| p.starts_with("./usr/share/man/") && p.ends_with(".gz"))
+        .collect();
+    let names: Vec<String> = pages
+        .iter()
+        .map(|p| {
+            let file = p.rsplit('/').next().unwrap().trim_end_matches(".gz");
+            let (name, section) = file.rsplit_once('.').unwrap();
+            format!("{name}({section})")
+        })
+        .collect();
+    for expected in [
+        "cloison(8)",
+        "cloison.toml(5)",
+        "cloison-check(8)",
+        "cloison-run(8)",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} not shipped: {names:?}"
+        );
+    }
+    for page in &pages {
+        let out = Command::new("man")
+            .args(["--warnings", "-l"])
+            .arg(root.join(page))
+            .env("MANWIDTH", "80")
+            .env("LC_ALL", "C.UTF-8")
+            .output()
+            .expect("man (package man-db)");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && out.stderr.is_empty() && text.contains("SEE ALSO"),
+            "man --warnings -l {page}: {}\n{text}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Every `cloison...(N)` the page names is a page the package ships.
+        let plain: String = text.replace("\u{2010}\n", "").replace("-\n", "");
+        for (at, _) in plain.match_indices("cloison") {
+            let rest = &plain[at..];
+            let end = rest
+                .find(|c: char| {
+                    !(c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '(' || c == ')')
+                })
+                .unwrap_or(rest.len());
+            let word = rest[..end].trim_end_matches('.');
+            if let Some((name, section)) = word.split_once('(') {
+                if section.len() == 2
+                    && section.ends_with(')')
+                    && section.as_bytes()[0].is_ascii_digit()
+                {
+                    let r = format!("{name}({section}");
+                    assert!(names.contains(&r), "{page} names {r}, which does not ship");
+                }
+            }
+        }
+    }
+}
+
+/// The packaged bash completion completes `cloison st` to `status`.
+fn bash_completes_subcommands(root: &Path) {
+    let script = root.join("usr/share/bash-completion/completions/cloison");
+    let complete = |line: &str| -> String {
+        let words: Vec<&str> = line.split(' ').collect();
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(r#"source "$1"; COMP_LINE=$2; COMP_POINT=${#COMP_LINE}; read -ra COMP_WORDS <<< "$2"; [ "${2: -1}" = " " ] && COMP_WORDS+=(""); COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 )); _cloison cloison "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"; echo "${COMPREPLY[*]}""#)
+            .arg("bash")
+            .arg(&script)
+            .arg(line)
+            .output()
+            .expect("bash");
+        assert!(out.status.success(), "{out:?} ({words:?})");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(complete("cloison st"), "status");
+    assert_eq!(complete("cloison plan --j"), "--json");
+    let all = complete("cloison ");
+    assert!(
+        all.contains("check") && !all.contains("configured"),
+        "{all}"
+    );
+    let zsh =
+        std::fs::read_to_string(root.join("usr/share/zsh/vendor-completions/_cloison")).unwrap();
+    assert!(zsh.starts_with("#compdef cloison\n"), "{zsh}");
+}
+
+#[test]
+fn lintian_reports_no_error_and_no_warning() {
+    let package = package();
+    let deb = package.path.clone();
+    let out = Command::new("lintian")
+        .args(["--pedantic", "--display-info"])
+        .arg(&deb)
+        .output()
+        .expect("lintian (package lintian; .ci/run and tests/run install it)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let bad: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("E:") || l.starts_with("W:"))
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "lintian on {}:\n{}\n{}",
+        deb.display(),
+        bad.join("\n"),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "lintian failed: {out:?}");
 }
 
 #[test]

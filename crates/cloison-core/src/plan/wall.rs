@@ -42,6 +42,7 @@ use crate::names::{RULE_PRIORITY_WALL, RULE_PRIORITY_WALL_EXCEPTIONS, WALL_TABLE
 
 /// What a wall route does with a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum WallKind {
     /// Dropped, silently.
     Blackhole,

@@ -1,10 +1,12 @@
 //! `cloison check`: validate the file, print a one-line summary or every error; warn
-//! about what on this box would undo cloison's rules.
+//! about what on this box would undo cloison's rules; and the unit's start condition,
+//! `cloison configured`.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use crate::cli::Cli;
+use crate::config_file;
 
 /// nftables.service's configuration (overridable for tests).
 const NFTABLES_CONF: &str = "/etc/nftables.conf";
@@ -17,6 +19,11 @@ pub fn run(cli: &Cli) -> ExitCode {
                 .map_or_else(|| Path::new(NFTABLES_CONF).to_owned(), Into::into);
             if let Some(warning) = nftables_conf_warning(&conf) {
                 eprintln!("{warning}");
+            }
+            if config_file::is_shipped_example(l.source.as_bytes()) {
+                println!(
+                    "note: this is the example shipped with cloison, unedited: `cloison run` and `cloison apply` refuse it until it is edited for this box"
+                );
             }
             ExitCode::SUCCESS
         }
@@ -47,6 +54,19 @@ fn flush_ruleset_line(text: &str) -> Option<usize> {
             words.windows(2).any(|w| w == ["flush", "ruleset"])
         })
         .map(|i| i + 1)
+}
+
+/// 1, saying why, when the file is the example the package installs, unedited; 0
+/// otherwise (whether it is valid is `cloison run`'s to judge, with its fallback to the
+/// last configuration that applied).
+pub fn configured(cli: &Cli) -> ExitCode {
+    match config_file::refuse_untouched_example(&cli.config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cloison: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 #[cfg(test)]

@@ -59,14 +59,28 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 directory: directory.as_deref(),
             },
         ),
+        Command::Configured => Ok(check::configured(cli)),
         Command::Manpages { dir } => {
-            std::fs::create_dir_all(dir)?;
-            for (name, page) in crate::cli::manpages() {
-                std::fs::write(dir.join(name), page)?;
-            }
+            write_all(dir, crate::manual::pages())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions { dir } => {
+            write_all(dir, crate::manual::completions())?;
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Writes `(relative path, contents)` pairs under `dir`.
+fn write_all(dir: &std::path::Path, files: Vec<(String, impl AsRef<[u8]>)>) -> std::io::Result<()> {
+    for (path, contents) in files {
+        let path = dir.join(path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(path, contents)?;
+    }
+    Ok(())
 }
 
 /// The configuration, or the exit status after printing why it cannot be used.

@@ -506,6 +506,14 @@ impl<K: Kernel, S: Sink> Supervisor<K, S> {
     pub async fn reload(&mut self, confirm: Option<Duration>) -> Result<String, String> {
         notify::reloading();
         let result = match config_file::load(&self.opts.config_path) {
+            Ok(l) if config_file::is_shipped_example(l.source.as_bytes()) => {
+                let why = config_file::UntouchedExample {
+                    path: self.opts.config_path.clone(),
+                }
+                .to_string();
+                self.reject(&why);
+                Err(why)
+            }
             Ok(l) => match (confirm, self.rolled_back(&l.hash)) {
                 // Rolled back unconfirmed: never applied again implicitly; only an
                 // explicit `reload --confirm` tries it again.
