@@ -22,7 +22,9 @@ pub mod inspect;
 pub mod names;
 pub mod nft;
 pub mod plan;
+pub mod policy;
 pub mod report;
 pub mod sample;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+pub mod verify;
