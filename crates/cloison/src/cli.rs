@@ -57,10 +57,17 @@ pub enum Command {
         remove: bool,
     },
 
-    /// Show whether the live ruleset matches the configuration, and the drop counters.
+    /// Show whether the live ruleset matches the configuration, the drop counters, the
+    /// policy in words and the daemon's view.
     ///
-    /// Exit status: 0 when in sync, 1 when drifted or missing (or, with
-    /// --require-daemon, when the daemon is not running).
+    /// Root reads the live table itself; members of the `cloison` group get it through
+    /// the running daemon. `--json` output carries `schema_version` (1), `version`,
+    /// `router` and `timestamp` (Unix seconds).
+    ///
+    /// Exit status: 0 when in sync; 1 when drifted or missing (or, with --require-daemon,
+    /// when the daemon is not running); 2 when the configuration cannot be read or the
+    /// command line is wrong; 3 when the live table could not be checked at all (no
+    /// permission to read it and no daemon to ask), which says nothing about drift.
     Status {
         /// Machine-readable output.
         #[arg(long)]
@@ -68,6 +75,22 @@ pub enum Command {
         /// Also fail when the cloison daemon is not running.
         #[arg(long)]
         require_daemon: bool,
+    },
+
+    /// Print the box's metrics in the Prometheus text format (for node_exporter).
+    ///
+    /// Drop counters per pair (exact), alerts by kind, whether the ruleset is in sync,
+    /// the configuration in force, the daemon, the capture, and the last `cloison
+    /// verify`. Works as root or as a member of the `cloison` group (through the daemon).
+    /// cloison-metrics.timer writes it every 30 s to
+    /// /var/lib/prometheus/node-exporter/cloison.prom.
+    ///
+    /// Exit status: 0 when written; 2 when the configuration cannot be used and the
+    /// daemon does not answer (nothing is written then).
+    Metrics {
+        /// Replace FILE atomically (write beside it, then rename) instead of printing.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
 
     /// Run the daemon: apply, watch for drift, inspect traffic, write alerts.

@@ -1,5 +1,7 @@
-//! The drift check and what `cloison status` shows: does the live table match the
-//! configuration, its hash, and the per-pair drop counters.
+//! The drift check and what `cloison status` and `cloison metrics` show: does the live
+//! table match the configuration, its hash, and the per-pair drop counters; read
+//! directly when this process may (root, CAP_NET_ADMIN), else asked of the daemon (for
+//! members of the `cloison` group), else "could not check", never a guess.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -8,11 +10,12 @@ use cloison_core::config::Config;
 use cloison_core::hash::Hash;
 use cloison_core::nft::{Counts, Sync, canonical::canonical, compare, counters};
 use cloison_core::plan::{self, ruleset_hash};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::kernel::{Kernel, NftError};
+use crate::daemon::control::{self, DaemonStatus, Request, Response};
+use crate::kernel::{Kernel, NftError, System};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Status {
     pub sync: Sync,
     /// Hash of the table the configuration asks for.
@@ -28,6 +31,104 @@ impl Status {
     pub fn in_sync(&self) -> bool {
         self.sync.in_sync()
     }
+}
+
+/// Who read the live table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckedBy {
+    /// This process, with nft.
+    Itself,
+    /// The daemon, against the configuration it runs (this process may not read the
+    /// table: not root).
+    Daemon,
+}
+
+/// One look at the box: the live table (or why it could not be read) and the daemon
+/// (or why it does not answer).
+#[derive(Debug, Clone)]
+pub struct Observation {
+    pub check: Result<(Status, CheckedBy), String>,
+    pub daemon: Result<DaemonStatus, NoDaemon>,
+}
+
+/// Why the daemon gave no status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoDaemon {
+    /// No socket, or nobody listening on it.
+    NotRunning(String),
+    /// It may run, but this process cannot talk to it (permissions, timeout, protocol).
+    Unreachable(String),
+}
+
+impl std::fmt::Display for NoDaemon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoDaemon::NotRunning(why) | NoDaemon::Unreachable(why) => f.write_str(why),
+        }
+    }
+}
+
+impl Observation {
+    /// Reads the live table against `config` and asks the daemon (within `timeout`).
+    pub fn take(config: &Config, timeout: std::time::Duration) -> Observation {
+        let local = check(config, &System::new());
+        let daemon = match control::request(&control::runtime_dir(), &Request::Status, timeout) {
+            Ok(Response::Status(d)) => Ok(d),
+            Ok(other) => Err(NoDaemon::Unreachable(format!(
+                "it answered something else: {other:?}"
+            ))),
+            Err(e @ control::ControlError::NotRunning { .. }) => {
+                Err(NoDaemon::NotRunning(error_text(&e)))
+            }
+            Err(e) => Err(NoDaemon::Unreachable(error_text(&e))),
+        };
+        let check = match local {
+            Ok(s) => Ok((s, CheckedBy::Itself)),
+            Err(own) => match &daemon {
+                Ok(DaemonStatus { live: Some(s), .. }) => Ok((s.clone(), CheckedBy::Daemon)),
+                Ok(d) => Err(format!(
+                    "cannot read the live table ({}); the daemon could not either ({})",
+                    error_text(&own),
+                    d.live_error
+                        .as_deref()
+                        .unwrap_or("an older daemon that does not say")
+                )),
+                Err(why) => Err(format!(
+                    "cannot read the live table ({}), and cannot ask the daemon: {why}",
+                    error_text(&own)
+                )),
+            },
+        };
+        Observation { check, daemon }
+    }
+}
+
+/// An error and its causes on one line, `what: cause: cause` (a tool's multi-line
+/// stderr joined with `; `).
+pub fn error_text(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        parts.push(c.to_string());
+        cause = c.source();
+    }
+    parts
+        .join(": ")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The router's name as alerts carry it: the configuration's, else the hostname.
+pub fn router_name(config: &Config) -> String {
+    config
+        .router
+        .name
+        .clone()
+        .unwrap_or_else(crate::daemon::supervisor::hostname)
 }
 
 /// Compares the live table with the configuration's plan (the drift check).
