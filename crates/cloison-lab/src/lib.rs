@@ -21,6 +21,7 @@ pub mod journal;
 mod keep;
 mod narrate;
 mod netns;
+pub mod packages;
 mod probe;
 pub mod programs;
 mod registry;

@@ -65,7 +65,7 @@ fn the_package_installs_what_a_mairie_box_needs() {
         .find(|l| l.starts_with("Depends:"))
         .unwrap_or("")
         .to_owned();
-    for dep in ["nftables", "netbase", "procps"] {
+    for dep in ["nftables", "netbase", "procps", "adduser"] {
         assert!(depends.contains(dep), "{dep} missing: {depends}");
     }
 
@@ -74,6 +74,27 @@ fn the_package_installs_what_a_mairie_box_needs() {
         ("./usr/sbin/cloison", "-rwxr-xr-x"),
         ("./etc/cloison/cloison.toml", "-rw-r--r--"),
         ("./usr/lib/systemd/system/cloison.service", "-rw-r--r--"),
+        (
+            "./usr/lib/systemd/system/cloison-metrics.service",
+            "-rw-r--r--",
+        ),
+        (
+            "./usr/lib/systemd/system/cloison-metrics.timer",
+            "-rw-r--r--",
+        ),
+        ("./usr/share/doc/cloison/fleet.md", "-rw-r--r--"),
+        (
+            "./usr/share/doc/cloison/examples/prometheus/cloison.rules.yml",
+            "-rw-r--r--",
+        ),
+        (
+            "./usr/share/doc/cloison/examples/grafana/cloison-fleet.json",
+            "-rw-r--r--",
+        ),
+        (
+            "./usr/share/doc/cloison/examples/ansible/roles/cloison/tasks/main.yml",
+            "-rw-r--r--",
+        ),
         ("./usr/lib/systemd/catalog/cloison.catalog", "-rw-r--r--"),
         ("./usr/share/man/man8/cloison.8.gz", "-rw-r--r--"),
         ("./usr/share/man/man8/cloison-check.8.gz", "-rw-r--r--"),
@@ -108,10 +129,24 @@ fn the_package_installs_what_a_mairie_box_needs() {
         postinst.contains("deb-systemd-helper") && postinst.contains("enable"),
         "the unit is enabled:\n{postinst}"
     );
+    // Only the metrics timer (read-only) starts on installation; cloison.service is at
+    // most restarted on upgrade, if it ran.
+    for line in postinst
+        .lines()
+        .filter(|l| l.contains("deb-systemd-invoke"))
+    {
+        assert!(
+            !line.contains("cloison.service") || line.contains("try-restart"),
+            "installing must not start a firewall on the example configuration: {line}\n{postinst}"
+        );
+    }
     assert!(
-        !postinst.contains("deb-systemd-invoke start")
-            && !postinst.contains("deb-systemd-invoke $_dh_action"),
-        "installing must not start a firewall on the example configuration:\n{postinst}"
+        postinst.contains("addgroup --system --quiet cloison"),
+        "postinst creates the cloison group (status readers):\n{postinst}"
+    );
+    assert!(
+        postinst.find("addgroup").unwrap() < postinst.find("deb-systemd").unwrap(),
+        "the group exists before any unit that names it starts"
     );
     let postrm = std::fs::read_to_string(dir.path().join("DEBIAN/postrm")).unwrap();
     let commands: Vec<&str> = postrm
@@ -135,12 +170,19 @@ fn the_package_installs_what_a_mairie_box_needs() {
         .output()
         .unwrap();
     assert!(out.status.success());
+    for name in [
+        "cloison-metrics.service",
+        "cloison-metrics.timer",
+        "cloison.service",
+    ] {
+        assert_eq!(
+            std::fs::read_to_string(root.join("usr/lib/systemd/system").join(name)).unwrap(),
+            std::fs::read_to_string(Path::new("systemd").join(name)).unwrap(),
+            "{name}"
+        );
+    }
     let unit =
         std::fs::read_to_string(root.join("usr/lib/systemd/system/cloison.service")).unwrap();
-    assert_eq!(
-        unit,
-        std::fs::read_to_string("systemd/cloison.service").unwrap()
-    );
     assert!(unit.contains("Type=notify") && unit.contains("Before=network-pre.target"));
     assert!(
         !unit.lines().any(|l| l.starts_with("ExecStop")),
@@ -178,8 +220,14 @@ fn the_package_installs_what_a_mairie_box_needs() {
 #[test]
 fn the_unit_exposure_is_at_most_2() {
     at_root();
+    for unit in ["systemd/cloison.service", "systemd/cloison-metrics.service"] {
+        exposure_at_most_2(unit);
+    }
+}
+
+fn exposure_at_most_2(unit: &str) {
     let out = Command::new("systemd-analyze")
-        .args(["security", "--offline=true", "systemd/cloison.service"])
+        .args(["security", "--offline=true", unit])
         .output()
         .expect("systemd-analyze (package systemd)");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -193,5 +241,8 @@ fn the_unit_exposure_is_at_most_2() {
         .and_then(|s| s.split_whitespace().next())
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("{line}"));
-    assert!(score <= 2.0, "exposure {score} (goal 2.0 or less): {line}");
+    assert!(
+        score <= 2.0,
+        "{unit}: exposure {score} (goal 2.0 or less): {line}"
+    );
 }
