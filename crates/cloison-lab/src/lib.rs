@@ -15,6 +15,7 @@
 
 pub mod cli;
 pub mod demo;
+pub mod fleet;
 pub mod frames;
 mod interrupt;
 pub mod journal;

@@ -453,7 +453,7 @@ impl Rig {
 }
 
 /// Whether process `pid` runs; a zombie (exited, not yet waited for) counts as gone.
-pub(super) fn alive(pid: u32) -> bool {
+pub fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|s| {
