@@ -158,6 +158,8 @@ pub struct Collector {
 pub struct Fleet {
     pub boxes: Vec<FleetBox>,
     pub collector: Collector,
+    /// The first destination port of the next flood: each flood's flows are new ones.
+    next_port: std::sync::atomic::AtomicU16,
 }
 
 /// Runs `cmd`; its stdout, or an error with its stderr.
@@ -376,6 +378,7 @@ impl Fleet {
         let mut fleet = Fleet {
             boxes: Vec::new(),
             collector,
+            next_port: 10_000.into(),
         };
         for (k, (name, addr)) in names.iter().zip(&boxes_addr).enumerate() {
             let text = (options.box_config)(
@@ -414,21 +417,31 @@ impl Fleet {
     }
 
     /// Floods from every box's kiosk at once: `packets` UDP datagrams to the mairie
-    /// server's port 53 (dropped and counted as `kiosk/mairie`). How long the sending took.
-    pub fn flood(&self, packets: usize) -> Result<Duration, FleetError> {
+    /// server, spread over `flows` destination ports not used before (each a new flow,
+    /// with its own first alert), all dropped and counted as `kiosk/mairie`. How long the
+    /// sending took.
+    pub fn flood(&self, packets: usize, flows: u16) -> Result<Duration, FleetError> {
         let started = Instant::now();
+        let flows = flows.max(1);
+        let first = self
+            .next_port
+            .fetch_add(flows, std::sync::atomic::Ordering::Relaxed);
+        let per_flow = packets / usize::from(flows);
         std::thread::scope(|scope| {
             let sends: Vec<_> = self
                 .boxes
                 .iter()
                 .map(|b| {
                     scope.spawn(move || {
-                        crate::send_udp_burst(
-                            b.rig.lab.ns(Node::Kiosk),
-                            b.rig.addr(Node::MairieSrv, 53),
-                            packets,
-                            b"cloison fleet lab: flood",
-                        )
+                        for port in first..first.saturating_add(flows) {
+                            crate::send_udp_burst(
+                                b.rig.lab.ns(Node::Kiosk),
+                                b.rig.addr(Node::MairieSrv, port),
+                                per_flow,
+                                b"cloison fleet lab: flood",
+                            )?;
+                        }
+                        Ok::<(), crate::ProbeError>(())
                     })
                 })
                 .collect();

@@ -20,6 +20,8 @@ use serde_json::Value;
 
 const BOXES: usize = 3;
 const FLOOD: usize = 20_000;
+/// Destination ports of the flood: a first alert each.
+const FLOWS: u16 = 20;
 /// Summaries every second, so the journal catches up with the counters quickly.
 const SUMMARY: &str = "summary_every = \"1s\"";
 
@@ -120,7 +122,7 @@ fn every_box_reports_every_alert_and_count_to_the_collector() {
     eprintln!("fleet of {BOXES} up in {:?}", started.elapsed());
 
     // Every kiosk floods its mairie at once; one probe of SMB each, too.
-    let sent = fleet.flood(FLOOD).unwrap();
+    let sent = fleet.flood(FLOOD, FLOWS).unwrap();
     for b in &fleet.boxes {
         assert_eq!(b.rig.kiosk_to_smb(), cloison_lab::Reach::TimedOut);
     }
