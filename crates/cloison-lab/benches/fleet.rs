@@ -18,7 +18,15 @@
 //! exporter, the daemon). Run as root: `cargo bench --bench fleet` (`--boxes 3` for a
 //! quick look). It needs the Debian packages of tests/fleet.rs (installed when missing).
 
-#![allow(clippy::cast_precision_loss)]
+// The shared bench support does FFI and measurement arithmetic where the cast lints the
+// product follows add noise, not safety; benches do not ship.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap,
+    clippy::cast_lossless,
+    clippy::cast_precision_loss
+)]
 #[path = "support/mod.rs"]
 mod support;
 
@@ -125,19 +133,37 @@ fn main() {
         results.push(round);
     }
     let col = |f: &dyn Fn(&Round) -> f64| results.iter().map(f).collect::<Vec<f64>>();
-    println!("\n| N = {boxes}, {rounds} rounds of {packets} packets in {flows} flows a box, all boxes at once | median (min–max) |");
+    println!(
+        "\n| N = {boxes}, {rounds} rounds of {packets} packets in {flows} flows a box, all boxes at once | median (min–max) |"
+    );
     println!("|---|---|");
     for (what, v, prec) in [
         ("collector lag, slowest box (s)", col(&|r| r.lag_max), 2),
         ("collector lag, median box (s)", col(&|r| r.lag_median), 2),
-        ("Prometheus lag after the metrics are written (s)", col(&|r| r.prom_lag), 2),
-        ("journal-remote RSS, peak sampled (MiB)", col(&|r| r.jr_rss_peak), 0),
+        (
+            "Prometheus lag after the metrics are written (s)",
+            col(&|r| r.prom_lag),
+            2,
+        ),
+        (
+            "journal-remote RSS, peak sampled (MiB)",
+            col(&|r| r.jr_rss_peak),
+            0,
+        ),
         ("journal-remote VmHWM (MiB)", col(&|r| r.jr_hwm), 0),
         ("journal-remote CPU in the round (s)", col(&|r| r.jr_cpu), 2),
-        ("Prometheus RSS, peak sampled (MiB)", col(&|r| r.prom_rss_peak), 0),
+        (
+            "Prometheus RSS, peak sampled (MiB)",
+            col(&|r| r.prom_rss_peak),
+            0,
+        ),
         ("Prometheus CPU in the round (s)", col(&|r| r.prom_cpu), 2),
         ("round (flood to last check) (s)", col(&|r| r.window), 1),
-        ("packets lost between the boxes and the collector", col(&|r| r.lost as f64), 0),
+        (
+            "packets lost between the boxes and the collector",
+            col(&|r| r.lost as f64),
+            0,
+        ),
     ] {
         println!("| {what} | {} |", spread(&v, prec));
     }
@@ -169,7 +195,13 @@ fn round(fleet: &Fleet, packets: usize, flows: u16, poll: Duration) -> Round {
                 let t = now_unix();
                 let out = std::process::Command::new("journalctl")
                     .arg(format!("--directory={}", dir.display()))
-                    .args(["-o", "json", "--all", "--no-pager", "SYSLOG_IDENTIFIER=cloison"])
+                    .args([
+                        "-o",
+                        "json",
+                        "--all",
+                        "--no-pager",
+                        "SYSLOG_IDENTIFIER=cloison",
+                    ])
                     .arg(format!("--since=@{}", since.floor()))
                     .output()
                     .expect("journalctl");
@@ -179,7 +211,9 @@ fn round(fleet: &Fleet, packets: usize, flows: u16, poll: Duration) -> Round {
                     .filter_map(|l| serde_json::from_str::<Value>(l).ok())
                     .filter(|e| realtime(e) >= since)
                 {
-                    let slot = h.entry(e["_HOSTNAME"].as_str().unwrap_or("?").to_owned()).or_default();
+                    let slot = h
+                        .entry(e["_HOSTNAME"].as_str().unwrap_or("?").to_owned())
+                        .or_default();
                     slot.0 += 1;
                     slot.1 += packets_of(std::slice::from_ref(&e), "kiosk/mairie");
                 }
@@ -195,7 +229,10 @@ fn round(fleet: &Fleet, packets: usize, flows: u16, poll: Duration) -> Round {
     let t0 = Instant::now();
     fleet.flood(packets, flows).expect("flood");
     let late = fleet.wait_each(Duration::from_secs(120), |b| b.accounted("kiosk/mairie"));
-    assert!(late.is_empty(), "the journals of {late:?} do not account for the flood");
+    assert!(
+        late.is_empty(),
+        "the journals of {late:?} do not account for the flood"
+    );
     // Each box's alerts of the round, and when its journald wrote the last one.
     let mut want: Holdings = BTreeMap::new();
     let mut last_written: BTreeMap<String, f64> = BTreeMap::new();
@@ -207,8 +244,14 @@ fn round(fleet: &Fleet, packets: usize, flows: u16, poll: Duration) -> Round {
             .into_iter()
             .filter(|e| realtime(e) >= since)
             .collect();
-        want.insert(b.name.clone(), (alerts.len(), packets_of(&alerts, "kiosk/mairie")));
-        last_written.insert(b.name.clone(), alerts.iter().map(realtime).fold(0.0, f64::max));
+        want.insert(
+            b.name.clone(),
+            (alerts.len(), packets_of(&alerts, "kiosk/mairie")),
+        );
+        last_written.insert(
+            b.name.clone(),
+            alerts.iter().map(realtime).fold(0.0, f64::max),
+        );
         local.insert(b.name.clone(), alerts);
     }
     // Wait for the collector to hold all of them.
@@ -240,7 +283,9 @@ fn round(fleet: &Fleet, packets: usize, flows: u16, poll: Duration) -> Round {
             let text = std::fs::read_to_string(b.textfile_dir().join("cloison.prom")).unwrap();
             let v = text
                 .lines()
-                .find_map(|l| l.strip_prefix(r#"cloison_dropped_packets_total{from="kiosk",to="mairie"} "#))
+                .find_map(|l| {
+                    l.strip_prefix(r#"cloison_dropped_packets_total{from="kiosk",to="mairie"} "#)
+                })
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(f64::NAN);
             (b.name.clone(), v)
@@ -249,7 +294,10 @@ fn round(fleet: &Fleet, packets: usize, flows: u16, poll: Duration) -> Round {
     let q = r#"cloison_dropped_packets_total{from="kiosk",to="mairie"} * on(instance) group_left(router) cloison_config_info"#;
     let deadline = Instant::now() + Duration::from_secs(60);
     while fleet.collector.values_by(q, "router").unwrap_or_default() != want_prom {
-        assert!(Instant::now() < deadline, "Prometheus never showed every box's counter");
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus never showed every box's counter"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let prom_lag = written.elapsed().as_secs_f64();
@@ -266,14 +314,30 @@ fn round(fleet: &Fleet, packets: usize, flows: u16, poll: Duration) -> Round {
     for b in &fleet.boxes {
         let theirs: Vec<Value> = remote
             .get(&b.name)
-            .map(|v| v.iter().filter(|e| realtime(e) >= since).map(comparable).collect())
+            .map(|v| {
+                v.iter()
+                    .filter(|e| realtime(e) >= since)
+                    .map(comparable)
+                    .collect()
+            })
             .unwrap_or_default();
         let mine: Vec<Value> = local[&b.name].iter().map(comparable).collect();
         let missing = mine.iter().filter(|e| !theirs.contains(e)).count();
-        assert_eq!(missing, 0, "{}: {missing} alerts missing or altered on the collector", b.name);
-        assert_eq!(theirs.len(), mine.len(), "{}: duplicates on the collector", b.name);
+        assert_eq!(
+            missing, 0,
+            "{}: {missing} alerts missing or altered on the collector",
+            b.name
+        );
+        assert_eq!(
+            theirs.len(),
+            mine.len(),
+            "{}: duplicates on the collector",
+            b.name
+        );
         let (status, _) = b.status().unwrap();
-        let counted = status["counters"]["kiosk/mairie"]["packets"].as_u64().unwrap();
+        let counted = status["counters"]["kiosk/mairie"]["packets"]
+            .as_u64()
+            .unwrap();
         let all_theirs = remote.get(&b.name).cloned().unwrap_or_default();
         lost += counted.saturating_sub(packets_of(&all_theirs, "kiosk/mairie"));
         entries += theirs.len();
@@ -283,7 +347,11 @@ fn round(fleet: &Fleet, packets: usize, flows: u16, poll: Duration) -> Round {
         .iter()
         .map(|(name, t)| (t - last_written[name]).max(0.0))
         .collect();
-    assert_eq!(lags.len(), want.len(), "every box's alerts reached the collector");
+    assert_eq!(
+        lags.len(),
+        want.len(),
+        "every box's alerts reached the collector"
+    );
     let peaks = *peaks.lock().unwrap();
     Round {
         lag_max: max(&lags),

@@ -79,7 +79,7 @@ pub enum FleetError {
     Box {
         name: String,
         #[source]
-        source: RigError,
+        source: Box<RigError>,
     },
     #[error("cannot record the collector")]
     Record(#[source] RegistryError),
@@ -217,16 +217,18 @@ fn stop_all(children: Vec<&mut Child>, within: Duration) -> Vec<Option<i32>> {
     let deadline = Instant::now() + within;
     children
         .into_iter()
-        .map(|c| loop {
-            match c.try_wait() {
-                Ok(Some(status)) => break status.code(),
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                _ => {
-                    let _ = c.kill();
-                    let _ = c.wait();
-                    break None;
+        .map(|c| {
+            loop {
+                match c.try_wait() {
+                    Ok(Some(status)) => break status.code(),
+                    Ok(None) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    _ => {
+                        let _ = c.kill();
+                        let _ = c.wait();
+                        break None;
+                    }
                 }
             }
         })
@@ -306,10 +308,25 @@ fn make_pki(dir: &Path, boxes: &[String]) -> Result<(), FleetError> {
     openssl(
         "openssl (CA)",
         &[
-            "req", "-x509", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-            "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj",
-            "/O=cloison fleet lab/CN=fleet lab CA", "-addext",
-            "basicConstraints=critical,CA:TRUE", "-addext",
+            "req",
+            "-x509",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/O=cloison fleet lab/CN=fleet lab CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
             "keyUsage=critical,keyCertSign,cRLSign",
         ],
     )?;
@@ -322,17 +339,39 @@ fn make_pki(dir: &Path, boxes: &[String]) -> Result<(), FleetError> {
         openssl(
             "openssl (request)",
             &[
-                "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                "-keyout", &format!("{name}.key"), "-out", &format!("{name}.csr"), "-subj",
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.csr"),
+                "-subj",
                 &format!("/O=cloison fleet lab/CN={name}"),
             ],
         )?;
         openssl(
             "openssl (certificate)",
             &[
-                "x509", "-req", "-in", &format!("{name}.csr"), "-CA", "ca.crt", "-CAkey",
-                "ca.key", "-CAcreateserial", "-out", &format!("{name}.crt"), "-days", "2",
-                "-extfile", &format!("{name}.ext"),
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &format!("{name}.crt"),
+                "-days",
+                "2",
+                "-extfile",
+                &format!("{name}.ext"),
             ],
         )
     };
@@ -353,8 +392,8 @@ fn make_pki(dir: &Path, boxes: &[String]) -> Result<(), FleetError> {
 }
 
 impl Fleet {
-    /// Builds the collector, then the boxes, starts every engine and waits until each
-    /// box's journal reached the collector and Prometheus scrapes every box.
+    /// Builds the collector (certificates, journal-remote, Prometheus), then the boxes,
+    /// starts every daemon and engine, and waits until Prometheus scrapes every box.
     pub fn up(options: &FleetOptions, programs: &Programs) -> Result<Fleet, FleetError> {
         if options.boxes == 0 || options.boxes > MAX_BOXES {
             return Err(FleetError::Size(options.boxes));
@@ -385,29 +424,26 @@ impl Fleet {
                 k + 1,
                 lab_text.replacen("name = \"mairie-lab\"", &format!("name = \"{name}\""), 1),
             );
-            let config = cloison_core::config::parse(&text, name).map_err(|e| {
-                FleetError::Failed {
+            let config =
+                cloison_core::config::parse(&text, name).map_err(|e| FleetError::Failed {
                     what: format!("the configuration of {name}"),
                     detail: e.to_string(),
-                }
-            })?;
+                })?;
             let b = FleetBox::build(name, *addr, &config, &text, programs, &fleet.collector)?;
             fleet.boxes.push(b);
         }
         for b in &mut fleet.boxes {
-            b.rig
-                .spawn_daemon(&[])
-                .map_err(|source| FleetError::Box {
-                    name: b.name.clone(),
-                    source,
-                })?;
+            b.rig.spawn_daemon(&[]).map_err(|source| FleetError::Box {
+                name: b.name.clone(),
+                source: Box::new(source),
+            })?;
         }
         for b in &mut fleet.boxes {
             b.rig
                 .await_notify("READY=1", Duration::from_secs(60))
                 .map_err(|source| FleetError::Box {
                     name: b.name.clone(),
-                    source,
+                    source: Box::new(source),
                 })?;
             b.write_metrics()?;
             b.start_engines(&fleet.collector)?;
@@ -521,7 +557,7 @@ impl FleetBox {
         let rig = Rig::with_journal(config, text, programs, JournalOptions::fleet_box(name))
             .map_err(|source| FleetError::Box {
                 name: name.to_owned(),
-                source,
+                source: Box::new(source),
             })?;
         let dir = registry::log_dir(rig.lab.id()).join("fleet");
         let textfile = dir.join("textfile");
@@ -531,9 +567,8 @@ impl FleetBox {
         })?;
         for ext in ["crt", "key"] {
             let from = collector.dir.join("pki").join(format!("{name}.{ext}"));
-            std::fs::copy(&from, dir.join(format!("box.{ext}"))).map_err(|source| {
-                FleetError::Dir { path: from, source }
-            })?;
+            std::fs::copy(&from, dir.join(format!("box.{ext}")))
+                .map_err(|source| FleetError::Dir { path: from, source })?;
         }
         // The wire: made in the collector's namespace, its peer pushed straight into the
         // box's router namespace.
@@ -654,23 +689,6 @@ impl FleetBox {
             up,
             &self.dir.join("journal-upload.log"),
         )
-    }
-
-    /// Restarts journal-upload if it exited (it exits on any failed upload, as the
-    /// prototype found; systemd restarts it on a real box). True when it was restarted.
-    pub fn keep_uploading(&mut self, collector: &Collector) -> Result<bool, FleetError> {
-        if self
-            .uploader
-            .as_ref()
-            .is_some_and(|c| alive(c.id()))
-        {
-            return Ok(false);
-        }
-        if let Some(mut c) = self.uploader.take() {
-            let _ = c.wait();
-        }
-        self.uploader = Some(self.spawn_uploader(collector)?);
-        Ok(true)
     }
 
     /// `cloison status --json` in the box's router, with its exit status.
@@ -814,7 +832,13 @@ impl Collector {
         self.wait_listening("systemd-journal-remote", JOURNAL_REMOTE_PORT, pid, &log)
     }
 
-    fn wait_listening(&self, what: &str, port: u16, pid: u32, log: &Path) -> Result<(), FleetError> {
+    fn wait_listening(
+        &self,
+        what: &str,
+        port: u16,
+        pid: u32,
+        log: &Path,
+    ) -> Result<(), FleetError> {
         let deadline = Instant::now() + START_TIMEOUT;
         while !listening(&self.ns, port) {
             if Instant::now() > deadline || !alive(pid) {
@@ -831,7 +855,11 @@ impl Collector {
 
     /// Prometheus, scraping every box's node exporter (checked by `promtool check
     /// config` first), with the rules when given.
-    fn start_prometheus(&mut self, boxes: &[Ipv4Addr], options: &FleetOptions) -> Result<(), FleetError> {
+    fn start_prometheus(
+        &mut self,
+        boxes: &[Ipv4Addr],
+        options: &FleetOptions,
+    ) -> Result<(), FleetError> {
         let every = format!("{}ms", options.scrape_every.as_millis());
         let mut yml = format!(
             "global:\n  scrape_interval: {every}\n  scrape_timeout: {every}\n  evaluation_interval: {every}\n"
@@ -844,7 +872,9 @@ impl Collector {
             })?;
             yml.push_str(&format!("rule_files:\n  - {}\n", to.display()));
         }
-        yml.push_str("scrape_configs:\n  - job_name: cloison\n    static_configs:\n      - targets:\n");
+        yml.push_str(
+            "scrape_configs:\n  - job_name: cloison\n    static_configs:\n      - targets:\n",
+        );
         for a in boxes {
             yml.push_str(&format!("          - \"{a}:{NODE_EXPORTER_PORT}\"\n"));
         }
@@ -855,7 +885,9 @@ impl Collector {
         })?;
         run(
             "promtool check config",
-            Command::new(PROMTOOL).args(["check", "config"]).arg(&config),
+            Command::new(PROMTOOL)
+                .args(["check", "config"])
+                .arg(&config),
         )?;
         let mut cmd = self.in_ns(PROMETHEUS);
         cmd.arg(format!("--config.file={}", config.display()))
@@ -864,7 +896,9 @@ impl Collector {
                 self.dir.join("tsdb").display()
             ))
             .arg("--storage.tsdb.retention.time=2h")
-            .arg(format!("--web.listen-address={COLLECTOR}:{PROMETHEUS_PORT}"))
+            .arg(format!(
+                "--web.listen-address={COLLECTOR}:{PROMETHEUS_PORT}"
+            ))
             .arg("--log.level=warn");
         let log = self.dir.join("prometheus.log");
         let child = spawn("prometheus", cmd, &log)?;
@@ -984,7 +1018,10 @@ impl Collector {
     /// `metric` of every box as Prometheus has it, joined with cloison_config_info for
     /// the router's name (as the rules and the dashboard do): router -> the rest of the
     /// labels (`from/to` for counters, empty otherwise) -> value.
-    pub fn by_router(&self, metric: &str) -> Result<BTreeMap<String, BTreeMap<String, f64>>, FleetError> {
+    pub fn by_router(
+        &self,
+        metric: &str,
+    ) -> Result<BTreeMap<String, BTreeMap<String, f64>>, FleetError> {
         let q = format!("{metric} * on(instance) group_left(router) cloison_config_info");
         let mut out: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
         for r in self.query(&q)? {
@@ -997,7 +1034,10 @@ impl Collector {
                 (None, Some(t)) => t.to_owned(),
                 _ => String::new(),
             };
-            let value = r["value"][1].as_str().and_then(|v| v.parse().ok()).unwrap_or(f64::NAN);
+            let value = r["value"][1]
+                .as_str()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(f64::NAN);
             out.entry(router.to_owned()).or_default().insert(key, value);
         }
         Ok(out)
@@ -1076,7 +1116,9 @@ pub fn usage(pid: u32) -> Option<(u64, u64, Duration)> {
     // utime and stime are fields 14 and 15, the 12th and 13th after the command name.
     let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
     // SAFETY: sysconf has no preconditions.
-    let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok()?.max(1);
+    let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
+        .ok()?
+        .max(1);
     Some((
         kib("VmRSS:")?,
         kib("VmHWM:")?,

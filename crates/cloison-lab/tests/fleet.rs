@@ -129,7 +129,10 @@ fn every_box_reports_every_alert_and_count_to_the_collector() {
     let flooded = Instant::now();
     eprintln!("floods sent in {sent:?}");
     let late = fleet.wait_each(Duration::from_secs(20), |b| b.accounted("kiosk/mairie"));
-    assert!(late.is_empty(), "the journal of {late:?} does not account for the flood");
+    assert!(
+        late.is_empty(),
+        "the journal of {late:?} does not account for the flood"
+    );
     let accounted = flooded.elapsed();
 
     // The collector has every alert of every box, field for field, once.
@@ -141,9 +144,9 @@ fn every_box_reports_every_alert_and_count_to_the_collector() {
     let deadline = Instant::now() + Duration::from_secs(30);
     let remote = loop {
         let remote = fleet.collector.alerts_by_box().unwrap();
-        let complete = local.iter().all(|(name, entries)| {
-            remote.get(name).is_some_and(|r| r.len() >= entries.len())
-        });
+        let complete = local
+            .iter()
+            .all(|(name, entries)| remote.get(name).is_some_and(|r| r.len() >= entries.len()));
         if complete || Instant::now() > deadline {
             break remote;
         }
@@ -154,16 +157,23 @@ fn every_box_reports_every_alert_and_count_to_the_collector() {
         flooded.elapsed() - accounted
     );
     for (name, entries) in &local {
-        let theirs = remote.get(name).unwrap_or_else(|| panic!("nothing from {name} on the collector"));
+        let theirs = remote
+            .get(name)
+            .unwrap_or_else(|| panic!("nothing from {name} on the collector"));
         let mine: Vec<Value> = entries.iter().map(comparable).collect();
         let got: Vec<Value> = theirs.iter().map(comparable).collect();
         for e in &mine {
-            assert!(got.contains(e), "{name}: missing or altered on the collector: {e:#}");
+            assert!(
+                got.contains(e),
+                "{name}: missing or altered on the collector: {e:#}"
+            );
         }
         assert_eq!(got.len(), mine.len(), "{name}: duplicates on the collector");
         // The journal on the collector accounts for every packet the box's ruleset dropped.
         let (status, _) = by_name(&fleet, name).status().unwrap();
-        let counted = status["counters"]["kiosk/mairie"]["packets"].as_u64().unwrap();
+        let counted = status["counters"]["kiosk/mairie"]["packets"]
+            .as_u64()
+            .unwrap();
         assert!(counted > 0);
         assert_eq!(
             packets_of(theirs, "kiosk/mairie"),
@@ -187,7 +197,10 @@ fn every_box_reports_every_alert_and_count_to_the_collector() {
     // Prometheus shows what each box's `cloison status` shows.
     let t = Instant::now();
     let statuses = prometheus_equals_status(&fleet);
-    eprintln!("Prometheus equal to every status {:?} after the metrics were written", t.elapsed());
+    eprintln!(
+        "Prometheus equal to every status {:?} after the metrics were written",
+        t.elapsed()
+    );
     assert!(statuses.values().all(|s| s["in_sync"] == true));
 
     // The dashboard's queries run on the live Prometheus; the status table has every box.
@@ -200,7 +213,10 @@ fn every_box_reports_every_alert_and_count_to_the_collector() {
                 .unwrap()
                 .replace("$__rate_interval", "1m")
                 .replace("$router", ".*");
-            let result = fleet.collector.query(&q).unwrap_or_else(|e| panic!("{}: {e}", p["title"]));
+            let result = fleet
+                .collector
+                .query(&q)
+                .unwrap_or_else(|e| panic!("{}: {e}", p["title"]));
             if p["title"] == "Isolation status per box" && t["refId"] == "A" {
                 assert_eq!(result.len(), BOXES, "{q}: {result:?}");
             }
@@ -212,7 +228,9 @@ fn every_box_reports_every_alert_and_count_to_the_collector() {
     let drifted = by_name(&fleet, "box-2");
     let out = drifted.rig.nft(&["delete", "table", "inet", "cloison"]);
     assert!(out.status.success());
-    drifted.rig.wait_event("ruleset_drift", Duration::from_secs(10));
+    drifted
+        .rig
+        .wait_event("ruleset_drift", Duration::from_secs(10));
     let (status, code) = drifted.status().unwrap();
     assert_eq!(code, Some(1), "drifted: exit 1");
     assert_eq!(status["sync"]["state"], "missing");
@@ -229,7 +247,10 @@ fn every_box_reports_every_alert_and_count_to_the_collector() {
             assert!(routers.iter().all(|r| r == "box-2"), "{routers:?}");
             break;
         }
-        assert!(Instant::now() < deadline, "no ruleset_drift from box-2 on the collector");
+        assert!(
+            Instant::now() < deadline,
+            "no ruleset_drift from box-2 on the collector"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let statuses = prometheus_equals_status(&fleet);
@@ -245,13 +266,19 @@ fn every_box_reports_every_alert_and_count_to_the_collector() {
             assert_eq!(firing.keys().collect::<Vec<_>>(), ["box-2"], "{firing:?}");
             break;
         }
-        assert!(Instant::now() < deadline, "the drift rule never became pending for box-2");
+        assert!(
+            Instant::now() < deadline,
+            "the drift rule never became pending for box-2"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 
     // The uploads stop cleanly, and journal-remote's files, closed, verify.
     let uploads = fleet.stop_engines();
-    assert!(uploads.iter().all(|c| *c == Some(0)), "journal-upload exits: {uploads:?}");
+    assert!(
+        uploads.iter().all(|c| *c == Some(0)),
+        "journal-upload exits: {uploads:?}"
+    );
     let files: Vec<_> = std::fs::read_dir(fleet.collector.journal_dir())
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -263,6 +290,11 @@ fn every_box_reports_every_alert_and_count_to_the_collector() {
             .arg("--verify")
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}: {}", f.display(), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            f.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
