@@ -54,6 +54,7 @@ struct Round {
     lag_median: f64,
     prom_lag: f64,
     jr_rss_peak: f64,
+    jr_anon_peak: f64,
     jr_hwm: f64,
     prom_rss_peak: f64,
     jr_cpu: f64,
@@ -116,7 +117,7 @@ fn main() {
         let load = loadavg();
         let round = round(&fleet, packets, flows, poll);
         println!(
-            "round {r} (load {load:.1}): {} entries, {} packets on the collector, {} lost; collector lag max {:.2} s (median {:.2} s); Prometheus lag {:.2} s; journal-remote RSS peak {:.0} MiB (VmHWM {:.0}), CPU {:.2} s; Prometheus RSS peak {:.0} MiB, CPU {:.2} s; window {:.1} s",
+            "round {r} (load {load:.1}): {} entries, {} packets on the collector, {} lost; collector lag max {:.2} s (median {:.2} s); Prometheus lag {:.2} s; journal-remote RSS peak {:.0} MiB (anonymous {:.0}, VmHWM {:.0}), CPU {:.2} s; Prometheus RSS peak {:.0} MiB, CPU {:.2} s; window {:.1} s",
             round.entries,
             round.packets,
             round.lost,
@@ -124,6 +125,7 @@ fn main() {
             round.lag_median,
             round.prom_lag,
             round.jr_rss_peak,
+            round.jr_anon_peak,
             round.jr_hwm,
             round.jr_cpu,
             round.prom_rss_peak,
@@ -148,6 +150,11 @@ fn main() {
         (
             "journal-remote RSS, peak sampled (MiB)",
             col(&|r| r.jr_rss_peak),
+            0,
+        ),
+        (
+            "journal-remote RSS, anonymous part, peak sampled (MiB)",
+            col(&|r| r.jr_anon_peak),
             0,
         ),
         ("journal-remote VmHWM (MiB)", col(&|r| r.jr_hwm), 0),
@@ -186,7 +193,9 @@ fn round(fleet: &Fleet, packets: usize, flows: u16, poll: Duration) -> Round {
     // The collector's holdings, polled in the background with the time of each poll.
     let stop = Arc::new(AtomicBool::new(false));
     let history: Arc<Mutex<Vec<(f64, Holdings)>>> = Arc::default();
-    let peaks: Arc<Mutex<(f64, f64)>> = Arc::default();
+    // journal-remote's RSS, its anonymous part (the rest maps its journal files), and
+    // Prometheus's RSS, peaks in MiB.
+    let peaks: Arc<Mutex<(f64, f64, f64)>> = Arc::default();
     let poller = {
         let (stop, history, peaks) = (Arc::clone(&stop), Arc::clone(&history), Arc::clone(&peaks));
         let dir = fleet.collector.journal_dir();
@@ -221,6 +230,7 @@ fn round(fleet: &Fleet, packets: usize, flows: u16, poll: Duration) -> Round {
                 let mut p = peaks.lock().unwrap();
                 p.0 = p.0.max(usage(jr).map_or(0.0, |u| u.0 as f64 / 1024.0));
                 p.1 = p.1.max(usage(prom).map_or(0.0, |u| u.0 as f64 / 1024.0));
+                p.2 = p.2.max(rss_anon_kib(jr) as f64 / 1024.0);
                 drop(p);
                 std::thread::sleep(poll);
             }
@@ -358,6 +368,7 @@ fn round(fleet: &Fleet, packets: usize, flows: u16, poll: Duration) -> Round {
         lag_median: median(&lags),
         prom_lag,
         jr_rss_peak: peaks.0,
+        jr_anon_peak: peaks.2,
         jr_hwm: jr1.1 as f64 / 1024.0,
         prom_rss_peak: peaks.1,
         jr_cpu: (jr1.2 - jr0.2).as_secs_f64(),
@@ -375,6 +386,16 @@ fn realtime(e: &Value) -> f64 {
         .as_str()
         .and_then(|v| v.parse::<u64>().ok())
         .map_or(0.0, |us| us as f64 / 1e6)
+}
+
+/// RssAnon of a process, KiB (its resident memory that maps no file).
+fn rss_anon_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("RssAnon:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
 }
 
 fn mem_available_kib() -> u64 {

@@ -128,11 +128,21 @@ fn every_box_reports_every_alert_and_count_to_the_collector() {
     }
     let flooded = Instant::now();
     eprintln!("floods sent in {sent:?}");
-    let late = fleet.wait_each(Duration::from_secs(20), |b| b.accounted("kiosk/mairie"));
-    assert!(
-        late.is_empty(),
-        "the journal of {late:?} does not account for the flood"
-    );
+    // Summaries come every second with the counters the daemon reads every 2 s; the
+    // margin is for a loaded machine (the suite runs tests in parallel on 2 cores).
+    let late = fleet.wait_each(Duration::from_secs(60), |b| b.accounted("kiosk/mairie"));
+    for name in &late {
+        let b = by_name(&fleet, name);
+        let (status, _) = b.status().unwrap();
+        let alerts = b.alerts().unwrap();
+        panic!(
+            "the journal of {name} does not account for the flood: counter {}, journal {} in {} entries; daemon log:\n{}",
+            status["counters"]["kiosk/mairie"]["packets"],
+            packets_of(&alerts, "kiosk/mairie"),
+            alerts.len(),
+            b.rig.log()
+        );
+    }
     let accounted = flooded.elapsed();
 
     // The collector has every alert of every box, field for field, once.
