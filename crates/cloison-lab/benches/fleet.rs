@@ -160,11 +160,21 @@ fn main() {
         ("journal-remote VmHWM (MiB)", col(&|r| r.jr_hwm), 0),
         ("journal-remote CPU in the round (s)", col(&|r| r.jr_cpu), 2),
         (
+            "journal-remote CPU, % of one core over the round",
+            col(&|r| r.jr_cpu / r.window * 100.0),
+            1,
+        ),
+        (
             "Prometheus RSS, peak sampled (MiB)",
             col(&|r| r.prom_rss_peak),
             0,
         ),
         ("Prometheus CPU in the round (s)", col(&|r| r.prom_cpu), 2),
+        (
+            "Prometheus CPU, % of one core over the round",
+            col(&|r| r.prom_cpu / r.window * 100.0),
+            1,
+        ),
         ("round (flood to last check) (s)", col(&|r| r.window), 1),
         (
             "packets lost between the boxes and the collector",
