@@ -15,12 +15,14 @@
 
 pub mod cli;
 pub mod demo;
+pub mod fleet;
 pub mod frames;
 mod interrupt;
 pub mod journal;
 mod keep;
 mod narrate;
 mod netns;
+pub mod packages;
 mod probe;
 pub mod programs;
 mod registry;

@@ -77,7 +77,12 @@ pub enum Command {
         remove: bool,
     },
 
-    /// Show whether the live ruleset matches the configuration, and the drop counters.
+    /// Show whether the live ruleset matches the configuration, the drop counters, the
+    /// policy in words and the daemon's view.
+    ///
+    /// Root reads the live table itself; members of the `cloison` group get it through
+    /// the running daemon. `--json` output carries `schema_version` (1), `version`,
+    /// `router` and `timestamp` (Unix seconds).
     #[command(after_long_help = exit_help("status"))]
     Status {
         /// Machine-readable output.
@@ -86,6 +91,20 @@ pub enum Command {
         /// Also fail when the cloison daemon is not running.
         #[arg(long)]
         require_daemon: bool,
+    },
+
+    /// Print the box's metrics in the Prometheus text format (for node_exporter).
+    ///
+    /// Drop counters per pair (exact), alerts by kind, whether the ruleset is in sync,
+    /// the configuration in force, the daemon, the capture, and the last `cloison
+    /// verify`. Works as root or as a member of the `cloison` group (through the daemon).
+    /// cloison-metrics.timer writes it every 30 s to
+    /// /var/lib/prometheus/node-exporter/cloison.prom.
+    #[command(after_long_help = exit_help("metrics"))]
+    Metrics {
+        /// Replace FILE atomically (write beside it, then rename) instead of printing.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
 
     /// Run the daemon: apply, watch for drift, inspect traffic, write alerts.
@@ -208,6 +227,17 @@ pub fn exit_statuses(command: &str) -> &'static [(u8, &'static str)] {
                 "the ruleset drifted or is missing, or (with --require-daemon) the daemon is not running",
             ),
             UNREADABLE,
+            (
+                3,
+                "the live table could not be checked at all (no permission to read it and no daemon to ask): this says nothing about drift",
+            ),
+        ],
+        "metrics" => &[
+            (0, "the metrics were written"),
+            (
+                2,
+                "the configuration cannot be used and the daemon does not answer (nothing is written then)",
+            ),
         ],
         "run" => &[
             (0, "stopped by SIGTERM or SIGINT (the rules stay in place)"),

@@ -18,8 +18,11 @@
 //! opens), UDP 53 and 123, and an ICMP echo; IPv6 too where the segment has it.
 
 pub mod judge;
+pub mod record;
 pub mod result;
 pub mod text;
+
+pub use record::{FILE_NAME, VerifyRecord, VerifyRecordError};
 
 use std::collections::BTreeSet;
 use std::fmt;

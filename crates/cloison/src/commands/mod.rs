@@ -4,6 +4,7 @@
 mod apply;
 mod check;
 mod control;
+mod metrics;
 mod plan;
 mod report;
 mod status;
@@ -17,6 +18,9 @@ pub use control::CONTROL_TIMEOUT;
 
 /// Exit status for an unreadable file or a usage error (clap uses 2 too).
 pub const EXIT_USAGE: u8 = 2;
+/// Exit status of `cloison status` when the live table could not be checked at all (no
+/// permission to read it, and no daemon to ask): not the same as "drifted" (1).
+pub const EXIT_UNCHECKED: u8 = 3;
 
 /// Runs the subcommand; the exit status, or an error `main` prints with its causes.
 pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
@@ -28,6 +32,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             json,
             require_daemon,
         } => status::run(cli, *json, *require_daemon),
+        Command::Metrics { output } => metrics::run(cli, output.as_deref()),
         Command::Run => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
