@@ -14,6 +14,7 @@
 //! them.
 
 pub mod cli;
+pub mod deb;
 pub mod demo;
 pub mod fleet;
 pub mod frames;

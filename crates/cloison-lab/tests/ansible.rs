@@ -51,26 +51,6 @@ fn lab_vars() -> Value {
     })
 }
 
-/// target/debian/cloison_*.deb, built with debian/build when there is none.
-fn package() -> PathBuf {
-    let dir = repo("target/debian");
-    let find = || {
-        std::fs::read_dir(&dir)
-            .ok()?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| p.extension().is_some_and(|e| e == "deb"))
-    };
-    if let Some(p) = find() {
-        return p;
-    }
-    let out = Command::new(repo("debian/build"))
-        .current_dir(repo(""))
-        .output()
-        .expect("run debian/build");
-    assert!(out.status.success(), "debian/build: {}", text(&out));
-    find().expect("debian/build wrote no package")
-}
-
 /// Runs the playbook in the router's namespace over a throwaway system layer, then
 /// reports what dpkg and the group database say there.
 struct Playbook<'a> {
@@ -211,7 +191,9 @@ fn the_ansible_example_installs_applies_confirms_and_rolls_back() {
         ),
     ])
     .unwrap_or_else(|e| panic!("{e}"));
-    let deb = package();
+    let copy = tempfile::tempdir().unwrap();
+    let deb =
+        cloison_lab::deb::fresh_copy(&repo(""), copy.path()).unwrap_or_else(|e| panic!("{e}"));
     let mut rig = common::daemon::setup();
     rig.start();
     rig.wait_notify("READY=1", Duration::from_secs(30));

@@ -16,8 +16,7 @@ fn at_root() {
     std::env::set_current_dir(root).expect("cd to the repository root");
 }
 
-/// A copy of the package, taken under the lock `debian/build` holds while it writes one:
-/// tests running at the same time never read a package half rewritten.
+/// A fresh copy of the package, in a directory of its own.
 struct Package {
     _dir: tempfile::TempDir,
     path: PathBuf,
@@ -25,73 +24,10 @@ struct Package {
 
 fn package() -> Package {
     at_root();
-    std::fs::create_dir_all("target/debian").expect("mkdir target/debian");
-    let lock = std::fs::File::create("target/debian/.build.lock").expect("open the build lock");
-    // SAFETY: flock on a descriptor this function owns; released when `lock` is dropped.
-    let locked = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) };
-    assert_eq!(locked, 0, "take the build lock");
-    let find = || {
-        std::fs::read_dir("target/debian")
-            .ok()?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| p.extension().is_some_and(|e| e == "deb"))
-    };
-    // What goes into the package: a .deb older than any of it is stale.
-    let inputs = [
-        "crates/cloison/src",
-        "crates/cloison-core/src",
-        "crates/cloison/Cargo.toml",
-        "systemd",
-        "debian",
-        "config",
-        "docs",
-        "README.md",
-    ];
-    let fresh = |deb: &Path| {
-        let built = modified(deb);
-        inputs.iter().all(|i| newest(Path::new(i)) <= built)
-    };
-    let built = match find().filter(|p| fresh(p)) {
-        Some(p) => p,
-        None => {
-            // tests/run builds it first; on its own, or when stale, this test builds it
-            // (cargo-deb is installed from crates.io if missing).
-            let out = Command::new("debian/build")
-                .env("CLOISON_BUILD_LOCKED", "1")
-                .output()
-                .expect("run debian/build");
-            assert!(
-                out.status.success(),
-                "debian/build failed:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            find().expect("debian/build wrote no package")
-        }
-    };
     let dir = tempfile::tempdir().expect("temporary directory");
-    let path = dir.path().join(built.file_name().expect("a file name"));
-    std::fs::copy(&built, &path).expect("copy the package");
+    let path =
+        cloison_lab::deb::fresh_copy(Path::new("."), dir.path()).unwrap_or_else(|e| panic!("{e}"));
     Package { _dir: dir, path }
-}
-
-fn modified(p: &Path) -> std::time::SystemTime {
-    std::fs::metadata(p)
-        .and_then(|m| m.modified())
-        .unwrap_or(std::time::SystemTime::UNIX_EPOCH)
-}
-
-/// The latest modification under `p` (a file, or a directory's files).
-fn newest(p: &Path) -> std::time::SystemTime {
-    if !p.is_dir() {
-        return modified(p);
-    }
-    std::fs::read_dir(p)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| newest(&e.path()))
-        .max()
-        .unwrap_or(std::time::SystemTime::UNIX_EPOCH)
 }
 
 fn dpkg_deb(args: &[&str], deb: &Path) -> String {
