@@ -60,3 +60,30 @@ impl PairResult {
         self.as_expected >= self.probes && self.failures.is_empty()
     }
 }
+
+impl VerifyResult {
+    /// The document as journaled, at most `max` bytes: failures lose their sentence
+    /// first, then each pair keeps its first 10, then none (the counts always stay).
+    pub fn to_json_within(&self, max: usize) -> String {
+        let full = serde_json::to_string(self).expect("plain data serializes");
+        if full.len() <= max {
+            return full;
+        }
+        let mut lean = self.clone();
+        for p in &mut lean.pairs {
+            for f in &mut p.failures {
+                f.detail.clear();
+            }
+        }
+        for keep in [10, 0] {
+            let text = serde_json::to_string(&lean).expect("plain data serializes");
+            if text.len() <= max {
+                return text;
+            }
+            for p in &mut lean.pairs {
+                p.failures.truncate(keep);
+            }
+        }
+        serde_json::to_string(&lean).expect("plain data serializes")
+    }
+}

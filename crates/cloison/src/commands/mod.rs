@@ -8,6 +8,7 @@ mod metrics;
 mod plan;
 mod report;
 mod status;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -64,6 +65,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 directory: directory.as_deref(),
             },
         ),
+        Command::Verify { dry_run, json } => verify::run(cli, *dry_run, *json),
         Command::Configured => Ok(check::configured(cli)),
         Command::Manpages { dir } => {
             write_all(dir, crate::manual::pages())?;

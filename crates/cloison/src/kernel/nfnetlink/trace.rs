@@ -64,18 +64,18 @@ pub struct Verdict {
     pub accept: bool,
 }
 
-/// One trace message that carries a final verdict (accept or drop, by a rule or a
-/// chain's policy), with the packet's flow when the message carries its headers.
+/// One trace message: the packet's flow when the message carries its headers (the first
+/// message of each hook does), and the verdict when it is a final one (accept or drop,
+/// by a rule or a chain's policy; jumps, returns and continues have none).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraceEvent {
-    /// The trace id: the same for every message about one packet at one hook.
+    /// The trace id: the same for every message about one packet.
     pub id: u32,
     pub flow: Option<Flow>,
-    pub verdict: Verdict,
+    pub verdict: Option<Verdict>,
 }
 
-/// Decodes the final verdicts of a datagram of trace messages; other messages (jumps,
-/// returns, continues, other subsystems) are skipped.
+/// Decodes the trace messages of a datagram; messages of other kinds are skipped.
 pub fn decode(datagram: &[u8]) -> Result<Vec<TraceEvent>, Malformed> {
     let mut out = Vec::new();
     for m in messages(datagram) {
@@ -123,19 +123,19 @@ pub fn decode(datagram: &[u8]) -> Result<Vec<TraceEvent>, Malformed> {
             _ => None,
         };
         let accept = match final_code {
-            Some(NF_ACCEPT) => true,
-            Some(NF_DROP) => false,
-            _ => continue,
+            Some(NF_ACCEPT) => Some(true),
+            Some(NF_DROP) => Some(false),
+            _ => None,
         };
         out.push(TraceEvent {
             id,
             flow: flow(nfproto, network, transport),
-            verdict: Verdict {
+            verdict: accept.map(|accept| Verdict {
                 table,
                 chain,
                 handle: if kind == TYPE_RULE { handle } else { None },
                 accept,
-            },
+            }),
         });
     }
     Ok(out)
@@ -289,9 +289,10 @@ mod tests {
         assert_eq!(events.len(), 1);
         let e = &events[0];
         assert_eq!(e.id, 7);
-        assert_eq!(e.verdict.chain, "pair/kiosk/mairie");
-        assert_eq!(e.verdict.handle, Some(57));
-        assert!(!e.verdict.accept);
+        let v = e.verdict.as_ref().unwrap();
+        assert_eq!(v.chain, "pair/kiosk/mairie");
+        assert_eq!(v.handle, Some(57));
+        assert!(!v.accept);
         let f = e.flow.unwrap();
         assert_eq!((f.sport, f.dport, f.proto), (41000, 445, 6));
         assert_eq!(f.dst, "192.168.10.5".parse::<IpAddr>().unwrap());
@@ -321,9 +322,12 @@ mod tests {
         ]
         .concat();
         let events = decode(&dgram).unwrap();
-        assert_eq!(events.len(), 1);
-        assert!(events[0].verdict.accept && events[0].verdict.handle.is_none());
-        assert!(events[0].flow.is_none());
+        assert_eq!(events.len(), 2);
+        // The jump carries the headers, no verdict; the policy a verdict, no headers.
+        assert!(events[0].verdict.is_none() && events[0].flow.is_some());
+        let v = events[1].verdict.as_ref().unwrap();
+        assert!(v.accept && v.handle.is_none());
+        assert!(events[1].flow.is_none());
         // Cut anywhere, it is refused, never misread.
         for cut in 1..dgram.len() {
             let _ = decode(&dgram[..cut]);
