@@ -20,6 +20,7 @@
 pub mod judge;
 pub mod record;
 pub mod result;
+pub mod schedule;
 pub mod text;
 
 pub use record::{FILE_NAME, VerifyRecord, VerifyRecordError};
