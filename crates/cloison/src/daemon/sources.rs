@@ -71,8 +71,9 @@ impl Drop for Source {
     }
 }
 
-/// How long a source blocks at most before checking whether it must stop.
-pub const POLL: Duration = Duration::from_millis(200);
+/// How long a source blocks at most before checking whether it must stop (and beating
+/// its heart: the watchdog calls a loop stalled after 10 s).
+pub const POLL: Duration = Duration::from_millis(500);
 
 /// The capture loop's counters per interface, for `cloison status`.
 pub type CaptureStats = std::sync::Arc<
