@@ -791,6 +791,7 @@ impl Collector {
         LabRecord {
             id: self.id.clone(),
             creator_pid: std::process::id(),
+            creator_pid_ns: registry::pid_namespace(),
             creator_start: registry::start_time(std::process::id()).unwrap_or(0),
             kept: false,
             namespaces: [("collector".to_owned(), self.ns.clone())].into(),
