@@ -8,6 +8,7 @@
 //! - `inspect`: frame classification and the capture's BPF filter.
 //! - `alert`: the alert vocabulary, folding with exact counts, and entry encoding.
 //! - `sample`: what a sampled drop (NFLOG) says about its flow.
+//! - `headers`: the IPv6 extension-header walk both `inspect` and `sample` use.
 //! - `report`: journal entries in, the HTML page of `cloison report` out.
 //! - `counter` and `hash`: the names and hashes other tools and people rely on.
 //!
@@ -18,6 +19,7 @@ pub mod alert;
 pub mod config;
 pub mod counter;
 pub mod hash;
+pub mod headers;
 pub mod inspect;
 pub mod names;
 pub mod nft;

@@ -6,10 +6,10 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::event::{Destination, EventKind, FlowKey, L4, format_mac};
+use super::event::{Destination, EventKind, FlowKey, L4, Origin, Technique, format_mac};
 use super::names::Names;
 use super::ports::service_name;
-use crate::counter::{Pair, TO_INTERNET, TO_PRIVATE};
+use crate::counter::{Pair, TO_INTERNET, TO_PRIVATE, TRUNK_UNTAGGED};
 
 /// The journal field names of the contract (docs/alerts.md). Scripts rely on them.
 pub mod field {
@@ -33,6 +33,11 @@ pub mod field {
     /// The inner tag of a double-tagged frame: the VLAN a hopping attempt aims at.
     pub const VLAN_INNER: &str = "CLOISON_VLAN_INNER";
     pub const INTERFACE: &str = "CLOISON_INTERFACE";
+    /// How the attempt was made, when its headers say (`tcp_fin`, `traceroute`,
+    /// `neighbour_advert`...): `event::Technique`.
+    pub const TECHNIQUE: &str = "CLOISON_TECHNIQUE";
+    /// `isolation_breach`: `forged`, `leaked` or `unknown` (`event::Origin`).
+    pub const ORIGIN: &str = "CLOISON_ORIGIN";
     /// The ruleset counter (`kiosk/mairie`) whose packets an entry reports.
     pub const COUNTER: &str = "CLOISON_COUNTER";
     pub const PACKETS: &str = "CLOISON_PACKETS";
@@ -490,6 +495,7 @@ fn flow_headline(names: &Names, key: &FlowKey) -> String {
     } else {
         src
     };
+    let technique = key.technique.map(|t| format!(", {}", t.description()));
     match key.kind {
         EventKind::CrossSegment => {
             let dst = match key.dst {
@@ -503,13 +509,29 @@ fn flow_headline(names: &Names, key: &FlowKey) -> String {
                 _ => join_some(&[dst_seg, ip(key.dst_ip)]),
             };
             join_some(&[Some(src), Some("tried".into()), Some(dst), service])
+                + technique.as_deref().unwrap_or("")
         }
-        EventKind::RouterAccess => join_some(&[
-            Some(src),
-            Some("tried the router".into()),
-            ip(key.dst_ip),
-            service,
-        ]),
+        EventKind::RouterAccess if key.src_segment.is_none() => {
+            let trunk = key
+                .ifindex
+                .and_then(|i| names.interface(i))
+                .unwrap_or("the trunk");
+            join_some(&[
+                Some(format!("untagged on {trunk}:")),
+                ip(key.src_ip).or_else(|| mac(key.src_mac)),
+                Some("tried the router".into()),
+                ip(key.dst_ip),
+                service,
+            ]) + technique.as_deref().unwrap_or("")
+        }
+        EventKind::RouterAccess => {
+            join_some(&[
+                Some(src),
+                Some("tried the router".into()),
+                ip(key.dst_ip),
+                service,
+            ]) + technique.as_deref().unwrap_or("")
+        }
         EventKind::SpoofedSource => {
             let who = src_seg.unwrap_or_else(|| "a segment".into());
             let from_mac = mac(key.src_mac).map(|m| format!("from {m}"));
@@ -524,14 +546,33 @@ fn flow_headline(names: &Names, key: &FlowKey) -> String {
             ])
         }
         EventKind::IsolationBreach => {
-            let whose = src_seg.map(|s| format!("of {s}"));
+            let whose = src_seg.as_ref().map(|s| format!("of {s}"));
+            let here = dst_seg.as_deref().unwrap_or("this segment");
+            let other = src_seg.as_deref().unwrap_or("another segment");
+            let origin = match key.origin {
+                Some(Origin::Forged) => format!(
+                    "; forged: the router knows this MAC as a host of {here}, which sends with an address of {other}"
+                ),
+                Some(Origin::Leaked) => format!(
+                    "; leaked: the router's own frames from {other} reach this wire too (a bridge, a loop or a switch joins them)"
+                ),
+                Some(Origin::Unknown) => format!(
+                    "; cannot tell whether {other} leaks onto this wire or a host of {here} forges the address"
+                ),
+                None => String::new(),
+            };
             format!(
-                "isolation breach: {} {}seen on {}",
+                "isolation breach: {} {}seen on {}{origin}",
                 join_some(&[ip(key.src_ip), mac(key.src_mac)]),
                 whose.map(|w| w + " ").unwrap_or_default(),
                 place_text(names, key, dst_seg.as_deref()),
             )
         }
+        EventKind::ArpSpoof if key.technique == Some(Technique::RouterMac) => format!(
+            "router MAC spoofing on {}: a frame from the wire carries the router's own MAC {} (a host impersonating the router, or a loop)",
+            place_text(names, key, src_seg.as_deref()),
+            mac(key.src_mac).unwrap_or_else(|| "address".into()),
+        ),
         EventKind::ArpSpoof => {
             let owner = match key.dst {
                 Some(Destination::Router) => Some("the router's address".to_owned()),
@@ -540,8 +581,15 @@ fn flow_headline(names: &Names, key: &FlowKey) -> String {
                 }
                 _ => None,
             };
+            let (what, how) = match key.technique {
+                Some(t @ (Technique::NeighbourAdvert | Technique::NeighbourSolicit)) => {
+                    ("IPv6 neighbour spoofing", format!(" in a {}", t.description()))
+                }
+                Some(Technique::ArpRequest) => ("ARP spoofing", " in an ARP request".to_owned()),
+                _ => ("ARP spoofing", String::new()),
+            };
             format!(
-                "ARP spoofing on {}: {} claims {}{}",
+                "{what} on {}: {} claims {}{}{how}",
                 place_text(names, key, src_seg.as_deref()),
                 mac(key.src_mac).unwrap_or_else(|| "a host".into()),
                 ip(key.src_ip).unwrap_or_else(|| "an address".into()),
@@ -621,6 +669,12 @@ fn push_flow_fields(a: &mut Alert, names: &Names, key: &FlowKey) {
     if let Some(i) = key.ifindex.and_then(|i| names.interface(i)) {
         a.push(field::INTERFACE, i);
     }
+    if let Some(t) = key.technique {
+        a.push(field::TECHNIQUE, t.name());
+    }
+    if let Some(o) = key.origin {
+        a.push(field::ORIGIN, o.name());
+    }
 }
 
 fn push_counts(a: &mut Alert, packets: u64, first: u64, last: u64) {
@@ -685,6 +739,9 @@ pub(super) fn counter_alert(
 ) -> Alert {
     let Pair { from, to } = Pair::parse(counter).unwrap_or(Pair::new(counter, ""));
     let what = match kind {
+        EventKind::RouterAccess if counter == TRUNK_UNTAGGED => {
+            "traffic untagged on the trunk tried the router".to_owned()
+        }
         EventKind::RouterAccess => format!("{from} tried the router"),
         EventKind::SpoofedSource => format!("{from} sent packets with forged sources"),
         _ => match to {

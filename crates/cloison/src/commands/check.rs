@@ -1,4 +1,5 @@
-//! `cloison check`: validate the file, print a one-line summary or every error.
+//! `cloison check`: validate the file, print a one-line summary or every error, and what
+//! is valid but probably not meant (warnings, on stderr; the exit status stays 0).
 
 use std::process::ExitCode;
 
@@ -8,6 +9,9 @@ pub fn run(cli: &Cli) -> ExitCode {
     match super::load(cli) {
         Ok(l) => {
             println!("{}: valid: {}", l.path.display(), l.config.summary());
+            for w in l.config.warnings() {
+                eprintln!("{}: warning: {w}", l.path.display());
+            }
             ExitCode::SUCCESS
         }
         Err(code) => code,
