@@ -103,7 +103,10 @@ mod tests {
         assert_eq!(t.l4, Some(&[134u8, 0, 0, 0][..]));
         // first fragment: reachable; offset 8: not
         let first = [58, 0, 0, 0, 0, 0, 0, 1, 134, 0];
-        assert_eq!(ipv6_transport(IPV6_FRAGMENT, &first).l4, Some(&[134u8, 0][..]));
+        assert_eq!(
+            ipv6_transport(IPV6_FRAGMENT, &first).l4,
+            Some(&[134u8, 0][..])
+        );
         let later = [58, 0, 0, 0x40 | 0x01, 0, 0, 0, 1, 134, 0];
         assert_eq!(
             ipv6_transport(IPV6_FRAGMENT, &later),

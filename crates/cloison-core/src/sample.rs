@@ -204,7 +204,9 @@ fn ip(p: &[u8]) -> Option<Ip<'_>> {
         }
         6 => {
             let addr = |at: usize| -> Option<IpAddr> {
-                Some(IpAddr::from(<[u8; 16]>::try_from(p.get(at..at + 16)?).ok()?))
+                Some(IpAddr::from(
+                    <[u8; 16]>::try_from(p.get(at..at + 16)?).ok()?,
+                ))
             };
             let (src, dst) = (addr(8)?, addr(24)?);
             let walk = ipv6_transport(*p.get(6)?, p.get(40..)?);

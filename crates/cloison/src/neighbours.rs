@@ -7,9 +7,7 @@
 
 use std::io;
 
-use netlink_packet_core::{
-    NLM_F_DUMP, NLM_F_REQUEST, NetlinkMessage, NetlinkPayload,
-};
+use netlink_packet_core::{NLM_F_DUMP, NLM_F_REQUEST, NetlinkMessage, NetlinkPayload};
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::neighbour::{NeighbourAttribute, NeighbourMessage, NeighbourState};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
@@ -70,9 +68,9 @@ fn resolved(m: &NeighbourMessage) -> Option<(u32, [u8; 6])> {
         return None;
     }
     m.attributes.iter().find_map(|a| match a {
-        NeighbourAttribute::LinkLayerAddress(mac) => {
-            <[u8; 6]>::try_from(mac.as_slice()).ok().map(|mac| (m.header.ifindex, mac))
-        }
+        NeighbourAttribute::LinkLayerAddress(mac) => <[u8; 6]>::try_from(mac.as_slice())
+            .ok()
+            .map(|mac| (m.header.ifindex, mac)),
         _ => None,
     })
 }

@@ -593,12 +593,14 @@ fn check_interfaces(
             Some(user) => format!(
                 "`{name}` is {user}'s interface: cloison decides what it may ask of the router; trust only interfaces cloison does not manage"
             ),
-            None if name == "lo" => {
-                "`lo` is always accepted; remove it from the list".to_owned()
-            }
+            None if name == "lo" => "`lo` is always accepted; remove it from the list".to_owned(),
             None => continue,
         };
-        p.push(i.span(), format!("router.trusted_interfaces: {name:?}"), why);
+        p.push(
+            i.span(),
+            format!("router.trusted_interfaces: {name:?}"),
+            why,
+        );
     }
 }
 

@@ -509,9 +509,7 @@ impl Seen<'_, '_> {
     ) -> Option<Finding> {
         let (claimed, option, technique) = match *icmp.first()? {
             ICMPV6_NEIGHBOR_ADVERTISEMENT => (
-                Ipv6Addr::from(<[u8; 16]>::try_from(
-                    icmp.get(ND_TARGET_AT..ND_OPTIONS_AT)?,
-                ).ok()?),
+                Ipv6Addr::from(<[u8; 16]>::try_from(icmp.get(ND_TARGET_AT..ND_OPTIONS_AT)?).ok()?),
                 ND_OPT_TARGET_LL,
                 Technique::NeighbourAdvert,
             ),
@@ -519,7 +517,9 @@ impl Seen<'_, '_> {
             _ => return None,
         };
         let not_router = |mac: [u8; 6]| self.topo.router_mac_owner(mac).is_none();
-        let option_mac = nd_link_layer_option(icmp.get(ND_OPTIONS_AT..)?, option);
+        let option_mac = icmp
+            .get(ND_OPTIONS_AT..)
+            .and_then(|o| nd_link_layer_option(o, option));
         let conveyed_by_a_host = not_router(self.l2.src) || option_mac.is_some_and(not_router);
         let claim = |reason, other| {
             let mut f = with_headers(EventKind::ArpSpoof, reason);

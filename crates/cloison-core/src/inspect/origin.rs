@@ -71,7 +71,11 @@ impl Attribution {
         if !Self::wants(f) || !matches!(f.point, CapturePoint::Segment(_)) {
             return None;
         }
-        if self.neighbours.binary_search(&(f.ifindex, f.src_mac)).is_ok() {
+        if self
+            .neighbours
+            .binary_search(&(f.ifindex, f.src_mac))
+            .is_ok()
+        {
             return Some(Origin::Forged);
         }
         let joined = self.joins.iter().any(|(i, s, at)| {

@@ -145,10 +145,7 @@ pub fn wall(config: &Config) -> Wall {
         }
     }
     if let Some(trunk) = &config.trunk {
-        for (family, everything) in [
-            (Family::V4, "0.0.0.0/0"),
-            (Family::V6, "::/0"),
-        ] {
+        for (family, everything) in [(Family::V4, "0.0.0.0/0"), (Family::V6, "::/0")] {
             routes.push(WallRoute {
                 table: WALL_TABLE_TRUNK,
                 family,

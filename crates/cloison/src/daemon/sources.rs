@@ -110,8 +110,13 @@ const NEIGHBOURS_EVERY: Duration = Duration::from_secs(1);
 /// Microseconds on a clock that only goes forward, for attribution's evidence windows.
 fn monotonic_us() -> u64 {
     static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    u64::try_from(START.get_or_init(std::time::Instant::now).elapsed().as_micros())
-        .unwrap_or(u64::MAX)
+    u64::try_from(
+        START
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_micros(),
+    )
+    .unwrap_or(u64::MAX)
 }
 
 /// Starts the capture on every segment interface and the trunk: kernel-filtered frames,
@@ -189,7 +194,9 @@ pub fn capture(
                                     neighbours_read = Some(std::time::Instant::now());
                                     match crate::neighbours::dump() {
                                         Ok(n) => attribution.set_neighbours(n),
-                                        Err(e) => tracing::debug!(cause = %e, "cannot read the neighbour tables"),
+                                        Err(e) => {
+                                            tracing::debug!(cause = %e, "cannot read the neighbour tables")
+                                        }
                                     }
                                 }
                                 let mut key = finding.flow_key();
