@@ -53,7 +53,9 @@ pub use programs::{Programs, ProgramsError};
 pub use registry::{EXIT_INTERRUPTED, LabRecord, RegistryError, STATE_DIR};
 pub use serve::{ServeError, parse_greeting};
 pub use tools::{FrameArgs, ProbeArgs, ProbeKind, frame, probe};
-pub use topology::{BOX_INET_IF, HOST_IF, Node, NodePlan, Topology, TopologyError};
+pub use topology::{
+    BOX_INET_IF, HOST_IF, Node, NodePlan, SWITCH_TRUNK_PORT, Topology, TopologyError,
+};
 
 /// Arguments of the hidden `cloison-lab serve` command.
 #[derive(Debug, clap::Args)]
