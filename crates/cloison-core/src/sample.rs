@@ -105,9 +105,13 @@ pub fn decode(sample: &Sample, config: &Config) -> Option<FlowKey> {
     Some(key)
 }
 
-/// How the attempt was made, when the headers say (the first that applies): an ICMP
-/// error, a TCP stealth scan, a TTL 1 probe into another segment, a directed broadcast.
+/// How the attempt was made, when the headers say (the first that applies): a first
+/// fragment without its ports, an ICMP error, a TCP stealth scan, a TTL 1 probe into
+/// another segment, a directed broadcast.
 fn technique(h: &Headers, kind: EventKind, dst: Destination, config: &Config) -> Option<Technique> {
+    if h.tiny_fragment {
+        return Some(Technique::TinyFragment);
+    }
     if let Some(t) = h.icmp_type {
         let error = match h.proto {
             L4::Icmp => matches!(t, 3 | 4 | 5 | 11 | 12),
@@ -165,6 +169,8 @@ struct Headers {
     dst_port: Option<u16>,
     /// TTL or hop limit.
     ttl: u8,
+    /// A first fragment (more to come) that stops before the transport's ports.
+    tiny_fragment: bool,
     tcp_flags: Option<u8>,
     icmp_type: Option<u8>,
 }
@@ -176,6 +182,8 @@ struct Ip<'a> {
     dst: IpAddr,
     ttl: u8,
     proto: u8,
+    /// A first fragment with more to come.
+    first_of_many: bool,
     /// Bytes of the IP header and IPv6 extension headers.
     header_len: usize,
     l4: Option<&'a [u8]>,
@@ -192,12 +200,14 @@ fn ip(p: &[u8]) -> Option<Ip<'_>> {
                 Some(IpAddr::from(<[u8; 4]>::try_from(p.get(at..at + 4)?).ok()?))
             };
             let (src, dst) = (addr(12)?, addr(16)?);
-            let frag = u16::from_be_bytes([*p.get(6)?, *p.get(7)?]) & 0x1fff;
+            let flags = u16::from_be_bytes([*p.get(6)?, *p.get(7)?]);
+            let frag = flags & 0x1fff;
             Some(Ip {
                 src,
                 dst,
                 ttl: *p.get(8)?,
                 proto: *p.get(9)?,
+                first_of_many: frag == 0 && flags & 0x2000 != 0,
                 header_len,
                 l4: if frag == 0 { p.get(header_len..) } else { None },
             })
@@ -215,12 +225,42 @@ fn ip(p: &[u8]) -> Option<Ip<'_>> {
                 dst,
                 ttl: *p.get(7)?,
                 proto: walk.proto,
+                first_of_many: first_of_many6(*p.get(6)?, p.get(40..)?),
                 header_len: 40 + walk.extensions_len,
                 l4: walk.l4,
             })
         }
         _ => None,
     }
+}
+
+/// Whether an IPv6 extension chain holds a fragment header of offset 0 with more
+/// fragments to come (the walk, bounded like `ipv6_transport`'s, stops at the first
+/// fragment header).
+fn first_of_many6(mut next: u8, mut rest: &[u8]) -> bool {
+    for _ in 0..=rest.len() / 8 {
+        let len = match next {
+            crate::headers::IPV6_FRAGMENT => {
+                return rest
+                    .get(2..4)
+                    .is_some_and(|f| u16::from_be_bytes([f[0], f[1]]) & 0xfff9 == 0x0001);
+            }
+            n if crate::headers::is_ipv6_extension(n) => match rest.get(1) {
+                Some(&units) if n == crate::headers::IPV6_AUTH => {
+                    ((usize::from(units) + 2) * 4).max(8)
+                }
+                Some(&units) => (usize::from(units) + 1) * 8,
+                None => return false,
+            },
+            _ => return false,
+        };
+        let (Some(&following), Some(after)) = (rest.first(), rest.get(len..)) else {
+            return false;
+        };
+        next = following;
+        rest = after;
+    }
+    false
 }
 
 /// Addresses, protocol, destination port and the few transport fields `technique` reads,
@@ -239,6 +279,7 @@ fn headers(packet: &[u8]) -> Option<Headers> {
         proto,
         dst_port,
         ttl: ip.ttl,
+        tiny_fragment: ip.first_of_many && matches!(proto, L4::Tcp | L4::Udp) && l4.len() < 4,
         tcp_flags: (proto == L4::Tcp).then(|| l4.get(13).copied()).flatten(),
         icmp_type: matches!(proto, L4::Icmp | L4::Icmpv6)
             .then(|| l4.first().copied())

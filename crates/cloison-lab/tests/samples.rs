@@ -108,6 +108,42 @@ fn a_port_carried_only_by_the_second_fragment() {
             "{chain:?}"
         );
     }
+    // What the ruleset really sees when the first fragment stops before the UDP header:
+    // the kernel does not reassemble it (RFC 7112), the first fragment goes on alone and
+    // the second waits for a first that never comes. No port to read, but the alert says
+    // what it is.
+    let (_, fragmentable) =
+        Extension::emit_chain(&[Extension::DestOpts { units: 1 }], IPPROTO_UDP, &udp);
+    let (first, body) = Extension::emit_chain(
+        &[Extension::Fragment {
+            offset: 0,
+            more: true,
+            ident: 0x1234,
+        }],
+        IPV6_DEST_OPTS,
+        &fragmentable[..8],
+    );
+    let k = sampled(
+        "kiosk/mairie",
+        &Ipv6 {
+            next_header: first,
+            ..ip
+        }
+        .emit(&body),
+    );
+    assert_eq!((k.proto, k.dst_port), (Some(L4::Udp), None));
+    assert_eq!(k.technique, Some(Technique::TinyFragment));
+    // IPv4 too: a first fragment of 4 bytes of TCP.
+    let tiny = Ipv4 {
+        more_fragments: true,
+        dont_fragment: false,
+        ..Ipv4::new(KIOSK_HOST4, MAIRIE_HOST4, IPPROTO_TCP)
+    }
+    .emit(&[0x9c, 0x40]);
+    assert_eq!(
+        sampled("kiosk/mairie", &tiny).technique,
+        Some(Technique::TinyFragment)
+    );
     // A later fragment alone has no port to give, and does not invent one.
     let (first, body) = Extension::emit_chain(
         &[Extension::Fragment {

@@ -204,6 +204,10 @@ pub enum Technique {
     TcpFin,
     TcpXmas,
     TcpMaimon,
+    /// A first fragment that stops before the transport header's ports (RFC 7112 forbids
+    /// it, RFC 1858's tiny fragments): the port travels in a later fragment, which the
+    /// kernel never reassembles with it, so nobody can read it.
+    TinyFragment,
     /// An ARP request whose sender is the claimed address ("who-has X tell <router>"):
     /// it poisons the neighbours that answer or already know the sender.
     ArpRequest,
@@ -218,7 +222,7 @@ pub enum Technique {
 }
 
 impl Technique {
-    pub const ALL: [Technique; 11] = [
+    pub const ALL: [Technique; 12] = [
         Technique::Traceroute,
         Technique::DirectedBroadcast,
         Technique::IcmpError,
@@ -226,6 +230,7 @@ impl Technique {
         Technique::TcpFin,
         Technique::TcpXmas,
         Technique::TcpMaimon,
+        Technique::TinyFragment,
         Technique::ArpRequest,
         Technique::NeighbourAdvert,
         Technique::NeighbourSolicit,
@@ -242,6 +247,7 @@ impl Technique {
             Technique::TcpFin => "tcp_fin",
             Technique::TcpXmas => "tcp_xmas",
             Technique::TcpMaimon => "tcp_maimon",
+            Technique::TinyFragment => "tiny_fragment",
             Technique::ArpRequest => "arp_request",
             Technique::NeighbourAdvert => "neighbour_advert",
             Technique::NeighbourSolicit => "neighbour_solicit",
@@ -263,6 +269,9 @@ impl Technique {
             Technique::TcpFin => "TCP FIN scan",
             Technique::TcpXmas => "TCP Xmas scan",
             Technique::TcpMaimon => "TCP Maimon scan",
+            Technique::TinyFragment => {
+                "first fragment without its transport header (the port hidden in a later one)"
+            }
             Technique::ArpRequest => "ARP request",
             Technique::NeighbourAdvert => "neighbour advertisement",
             Technique::NeighbourSolicit => "neighbour solicitation",
