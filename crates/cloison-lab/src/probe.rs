@@ -430,25 +430,46 @@ fn packet_socket(ns: &str, ifname: &str, protocol: u16) -> Result<OwnedFd, Probe
 
 /// Sends one raw Ethernet frame (header included, no FCS) out of `ifname` in `ns`.
 pub fn send_frame(ns: &str, ifname: &str, frame: &[u8]) -> Result<(), ProbeError> {
-    if frame.len() < 14 {
+    send_frames(ns, ifname, std::slice::from_ref(&frame))
+}
+
+/// Sends raw Ethernet frames, in order, from one socket (a flood of forged frames without
+/// a thread per frame). A full transmit queue is waited for, not dropped from.
+pub fn send_frames<F: AsRef<[u8]>>(ns: &str, ifname: &str, frames: &[F]) -> Result<(), ProbeError> {
+    if let Some(short) = frames.iter().find(|f| f.as_ref().len() < 14) {
         return Err(ProbeError::Invalid {
             what: "frame",
-            detail: format!("{} bytes is shorter than an Ethernet header", frame.len()),
+            detail: format!(
+                "{} bytes is shorter than an Ethernet header",
+                short.as_ref().len()
+            ),
         });
     }
-    in_netns(ns, || {
+    let frames: Vec<Vec<u8>> = frames.iter().map(|f| f.as_ref().to_vec()).collect();
+    in_netns(ns, move || {
         // Protocol 0: this socket sends only and receives nothing.
         let fd = packet_socket(ns, ifname, 0)?;
-        // SAFETY: frame is a valid buffer of frame.len() bytes.
-        let sent = unsafe { libc::send(fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
-        if sent < 0 {
-            return Err(socket_err(ns, "frame send")(io::Error::last_os_error()));
-        }
-        if usize::try_from(sent).ok() != Some(frame.len()) {
-            return Err(ProbeError::Invalid {
-                what: "frame send",
-                detail: format!("{sent} of {} bytes sent", frame.len()),
-            });
+        for frame in &frames {
+            loop {
+                // SAFETY: frame is a valid buffer of frame.len() bytes.
+                let sent =
+                    unsafe { libc::send(fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
+                if sent < 0 {
+                    let e = io::Error::last_os_error();
+                    if e.raw_os_error() == Some(libc::ENOBUFS) {
+                        std::thread::sleep(Duration::from_micros(200));
+                        continue;
+                    }
+                    return Err(socket_err(ns, "frame send")(e));
+                }
+                if usize::try_from(sent).ok() != Some(frame.len()) {
+                    return Err(ProbeError::Invalid {
+                        what: "frame send",
+                        detail: format!("{sent} of {} bytes sent", frame.len()),
+                    });
+                }
+                break;
+            }
         }
         Ok(())
     })?
