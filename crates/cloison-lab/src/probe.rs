@@ -207,12 +207,26 @@ pub fn send_spoofed_udp(
     count: usize,
     payload: &[u8],
 ) -> Result<(), ProbeError> {
-    let builder = match (src, to.ip()) {
+    use crate::frames::wire::{IPPROTO_UDP, Ipv4, Ipv6, Udp};
+    let udp = Udp {
+        sport: SPOOF_SOURCE_PORT,
+        dport: to.port(),
+    };
+    // Built with the frame kit, the same emitters the tests read back.
+    let packet = match (src, to.ip()) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
-            etherparse::PacketBuilder::ipv4(s.octets(), d.octets(), 64)
+            let ip = Ipv4 {
+                dont_fragment: false,
+                ..Ipv4::new(s, d, IPPROTO_UDP)
+            };
+            ip.emit(&udp.emit(ip.pseudo(), payload))
         }
         (IpAddr::V6(s), IpAddr::V6(d)) => {
-            etherparse::PacketBuilder::ipv6(s.octets(), d.octets(), 64)
+            let ip = Ipv6 {
+                hop_limit: 64,
+                ..Ipv6::new(s, d, IPPROTO_UDP)
+            };
+            ip.emit(&udp.emit(ip.pseudo(), payload))
         }
         _ => {
             return Err(ProbeError::Invalid {
@@ -221,14 +235,6 @@ pub fn send_spoofed_udp(
             });
         }
     };
-    let builder = builder.udp(SPOOF_SOURCE_PORT, to.port());
-    let mut packet = Vec::with_capacity(builder.size(payload.len()));
-    builder
-        .write(&mut packet, payload)
-        .map_err(|e| ProbeError::Invalid {
-            what: "forged packet",
-            detail: e.to_string(),
-        })?;
     in_netns(ns, || {
         // IPPROTO_RAW: the packet carries its own IP header (IP_HDRINCL, and for IPv6 the
         // same since Linux 4.5).

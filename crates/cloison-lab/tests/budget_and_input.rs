@@ -218,7 +218,7 @@ fn unmanaged_interfaces_reach_no_router_service_unless_trusted() {
     if !require_root("unmanaged_interfaces_reach_no_router_service_unless_trusted") {
         return;
     }
-    let mut s = started_with(|t| t);
+    let s = started_with(|t| t);
     // An interface added to the router after cloison started (a management port, a
     // laptop's USB adapter...), its other end in the switch's namespace.
     let switch = s.lab.ns(Node::Switch).to_owned();

@@ -13,6 +13,7 @@
 //!   known targets;
 //! - an eighth is kept for classes that have had no first alert in the window: a class
 //!   coming out of silence gets its first alert while the others flood.
+//!
 //! Summaries name what they fold: the top destinations and the number of distinct
 //! sources.
 //!
