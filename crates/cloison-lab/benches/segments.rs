@@ -61,13 +61,10 @@ struct Size {
 fn ruleset_size(text: &[u8], json: &[u8]) -> Size {
     let text = String::from_utf8_lossy(text);
     let ruleset_text = text.split("\n# ruleset hash").next().unwrap_or_default();
-    let json_text = String::from_utf8_lossy(json);
-    // `plan --json` prints the batch, then the links and sysctls as comments.
-    let json_part = json_text
-        .split("\n# ruleset hash")
-        .next()
-        .unwrap_or_default();
-    let doc: serde_json::Value = serde_json::from_str(json_part).expect("plan --json is JSON");
+    // `plan --json` prints one document; its `ruleset` is the batch nft reads.
+    let doc: serde_json::Value = serde_json::from_slice(json).expect("plan --json is JSON");
+    let doc = &doc["ruleset"];
+    let json_part = serde_json::to_string_pretty(doc).expect("JSON");
     let mut s = Size {
         json_bytes: json_part.len(),
         text_lines: ruleset_text.lines().count(),

@@ -25,7 +25,7 @@ pub struct LabArgs {
     pub action: Option<LabAction>,
     /// Leave the lab up at the end (namespaces, journald, daemon) and print how to get a
     /// shell in each host, watch the journal and try attacks by hand; `cloison-lab down`
-    /// removes it.
+    /// (from the same login session) or `cloison-lab down ID` removes it.
     #[arg(long)]
     pub keep: bool,
     /// Play only these parts of the story (comma-separated, or repeated).
@@ -41,9 +41,17 @@ pub struct LabArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum LabAction {
-    /// Remove the labs left up with --keep: namespaces, every process (daemon and
-    /// journald included), files.
-    Down,
+    /// Remove the labs left up with --keep from this login session (or the lab ID):
+    /// namespaces, every process (daemon and journald included), files.
+    ///
+    /// Other people's labs are left alone, and listed with their ids; a lab whose creator
+    /// still runs (a test or a story in progress) is never removed.
+    Down {
+        /// The lab to remove, whatever session it was made from (as `cloison-lab --keep`
+        /// printed it, e.g. cl12345x1).
+        #[arg(value_name = "ID")]
+        id: Option<String>,
+    },
     /// Run the lab's network services inside the current namespace.
     Serve(crate::ServeArgs),
     /// Try a connection from the current network namespace: tcp, udp or ping.

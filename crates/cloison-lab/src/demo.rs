@@ -76,6 +76,8 @@ pub enum DemoError {
     Remove(#[source] LabError),
     #[error("left behind after removing the lab: {0}")]
     LeftBehind(String),
+    #[error(transparent)]
+    Down(#[from] keep::DownError),
     #[error("interrupted")]
     Interrupted,
 }
@@ -152,14 +154,15 @@ pub fn run(args: &LabArgs) -> Result<u8, DemoError> {
     }
 }
 
-/// `cloison-lab down`: removes every kept lab (and any whose creator died).
-pub fn down() -> Result<u8, DemoError> {
+/// `cloison-lab down [ID]`: removes the kept labs of this session (and those whose
+/// creator died), or the lab ID; never another session's unless named.
+pub fn down(id: Option<&str>) -> Result<u8, DemoError> {
     preflight_root()?;
-    let removed = keep::down()?;
-    if removed.is_empty() {
-        println!("no kept lab to remove");
+    let done = keep::down(id)?;
+    if done.removed.is_empty() {
+        println!("no kept lab of this session to remove");
     }
-    for line in removed {
+    for line in done.removed.iter().chain(&done.left) {
         println!("{line}");
     }
     Ok(0)

@@ -7,6 +7,11 @@
 //! with the story's status as soon as the keeper holds the lab. The keeper then closes
 //! its output and waits until `cloison-lab down` sends it SIGTERM; it then stops the
 //! daemon and journald and removes the lab, as a run without `--keep` does at its end.
+//!
+//! Several people run labs on one machine, all as root: `cloison-lab down` removes the
+//! labs made from the caller's login session (the keeper carries the session of the
+//! command that asked for it), or the one lab whose id it is given, and never a lab whose
+//! creator still runs.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -20,7 +25,7 @@ use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, kill, sig
 
 use crate::demo::{DemoError, shell_lines, teardown};
 use crate::narrate::{Style, section};
-use crate::registry::{self, LabRecord, STATE_DIR};
+use crate::registry::{self, LabRecord, Owner, SESSION_ENV, STATE_DIR, Session};
 use crate::rig::Rig;
 use crate::{Node, interrupt};
 
@@ -69,6 +74,7 @@ pub fn relay() -> io::Result<u8> {
     let mut cmd = Command::new(std::env::current_exe()?);
     cmd.args(std::env::args_os().skip(1))
         .arg(format!("--handoff-fd={HANDOFF_FD}"))
+        .env(SESSION_ENV, Session::current().to_env())
         .stdin(Stdio::null());
     let w = write.as_raw_fd();
     // SAFETY: between fork and exec the child only calls setsid, dup2 and fcntl, which
@@ -206,18 +212,84 @@ fn print_instructions(rig: &Rig, style: Style) {
         rig.config_path().display()
     );
     println!(
-        "    remove it all (namespaces, daemon, journald, files): {}",
-        style.title(&format!("{tool} down"))
+        "    remove it all (namespaces, daemon, journald, files): {}   (from this terminal; from another: {tool} down {})",
+        style.title(&format!("{tool} down")),
+        lab.id()
     );
 }
 
-/// Removes every kept lab: asks each live keeper to remove its own (SIGTERM), then
-/// removes what is left (kept labs without a keeper, labs whose creator died). One line
-/// per lab removed.
-pub fn down() -> Result<Vec<String>, DemoError> {
-    let mut lines = Vec::new();
+/// Why `cloison-lab down ID` removes nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum DownError {
+    #[error("there is no lab {0} (`ip netns list` and /run/cloison-lab name none)")]
+    NoSuchLab(String),
+    #[error(
+        "lab {id} is in use: the process that made it (pid {pid}) still runs and removes it when it ends; it was not kept"
+    )]
+    InUse { id: String, pid: u32 },
+}
+
+/// What `down` did: one line per lab removed, and one per lab of another session it left.
+#[derive(Debug, Default)]
+pub struct Down {
+    pub removed: Vec<String>,
+    pub left: Vec<String>,
+}
+
+/// Removes the labs made from the caller's session that are kept or whose creator died,
+/// or, given `only`, that one lab whoever made it (unless its creator still runs without
+/// having kept it: someone's test or story in progress). Each live keeper is asked to
+/// remove its own lab (SIGTERM); what is left of the chosen labs is then removed.
+pub fn down(only: Option<&str>) -> Result<Down, DemoError> {
+    let me = Session::current();
+    let labs = registry::all_labs();
+    let owners: Vec<(String, Owner)> = {
+        let live = registry::live();
+        labs.keys()
+            .map(|id| (id.clone(), registry::owner(id, &live)))
+            .collect()
+    };
+    let mut done = Down::default();
+    let mut targets: Vec<String> = Vec::new();
+    match only {
+        Some(id) => match owners.iter().find(|(i, _)| i == id) {
+            None => return Err(DownError::NoSuchLab(id.to_owned()).into()),
+            Some((_, Owner::Alive)) => {
+                let pid = registry::parse_ns_name(&format!("{id}-x")).map_or(0, |(_, p)| p);
+                return Err(DownError::InUse {
+                    id: id.to_owned(),
+                    pid,
+                }
+                .into());
+            }
+            Some(_) => targets.push(id.to_owned()),
+        },
+        None => {
+            for (id, owner) in &owners {
+                if *owner == Owner::Alive {
+                    continue;
+                }
+                let session = registry::read_record(id).and_then(|r| r.session);
+                if session.as_ref().is_some_and(|s| s.same(&me)) {
+                    targets.push(id.clone());
+                } else {
+                    let by = session
+                        .and_then(|s| s.user)
+                        .map(|u| format!(", by {u}"))
+                        .unwrap_or_default();
+                    done.left.push(format!(
+                        "left lab {id}: made from another session{by}; `cloison-lab down {id}` removes it"
+                    ));
+                }
+            }
+        }
+    }
+
     let mut waiting = Vec::new();
-    for record in records().into_iter().filter(|r| r.kept) {
+    for record in records()
+        .into_iter()
+        .filter(|r| r.kept && targets.contains(&r.id))
+    {
         if keeper_alive(&record) {
             let _ = kill(crate::pid(record.creator_pid), Signal::SIGTERM);
             waiting.push(record);
@@ -231,12 +303,12 @@ pub fn down() -> Result<Vec<String>, DemoError> {
         if keeper_alive(&record) {
             // Removing the namespaces below kills the daemon; journald dies with it.
             let _ = kill(crate::pid(record.creator_pid), Signal::SIGKILL);
-            lines.push(format!(
+            done.removed.push(format!(
                 "lab {}: its keeper (pid {}) did not stop within {KEEPER_TIMEOUT:?}; killed it",
                 record.id, record.creator_pid
             ));
         } else {
-            lines.push(format!(
+            done.removed.push(format!(
                 "removed lab {}: its keeper (pid {}) stopped cloison run and journald and removed {} namespaces and {}",
                 record.id,
                 record.creator_pid,
@@ -245,10 +317,17 @@ pub fn down() -> Result<Vec<String>, DemoError> {
             ));
         }
     }
-    for id in super::down_all().map_err(DemoError::Remove)? {
-        lines.push(format!("removed lab {id} (namespaces, processes, files)"));
+    let (removed, mut errors) = registry::remove_where(|id, owner| {
+        owner != Owner::Alive && targets.iter().any(|t| t == id)
+    });
+    if let Some(e) = errors.pop() {
+        return Err(DemoError::Remove(crate::LabError::Remove(e)));
     }
-    Ok(lines)
+    for id in removed {
+        done.removed
+            .push(format!("removed lab {id} (namespaces, processes, files)"));
+    }
+    Ok(done)
 }
 
 /// Whether the process that kept the lab still runs (and is that process, not a reuse of

@@ -14,13 +14,16 @@
 //! them.
 
 pub mod cli;
+pub mod deb;
 pub mod demo;
+pub mod fleet;
 pub mod frames;
 mod interrupt;
 pub mod journal;
 mod keep;
 mod narrate;
 mod netns;
+pub mod packages;
 mod probe;
 pub mod programs;
 mod registry;
@@ -50,7 +53,7 @@ pub use probe::{
     send_frames, send_spoofed_udp, send_udp_burst, tcp_connect, udp_exchange,
 };
 pub use programs::{Programs, ProgramsError};
-pub use registry::{EXIT_INTERRUPTED, LabRecord, RegistryError, STATE_DIR};
+pub use registry::{EXIT_INTERRUPTED, LabRecord, RegistryError, STATE_DIR, Session};
 pub use serve::{ServeError, parse_greeting};
 pub use tools::{FrameArgs, ProbeArgs, ProbeKind, frame, probe};
 pub use topology::{
@@ -392,11 +395,13 @@ impl Lab {
                 .map(|n| (n.node.role().to_owned(), n.ns.clone()))
                 .collect(),
             listeners: self.listener_pids(),
+            session: Some(registry::Session::current()),
         }
     }
 
     /// Leaves the lab up after this process ends (its listeners keep running); only
-    /// `down_all` (`cloison-lab down`) removes it. Returns its record.
+    /// `cloison-lab down` (or `down_mine`) from the same login session removes it. Returns
+    /// its record.
     pub fn keep(mut self) -> Result<LabRecord, LabError> {
         self.armed = false;
         let record = self.record();
@@ -489,10 +494,17 @@ fn wait_ready(mut stdout: std::process::ChildStdout, deadline: Instant) -> Resul
     }
 }
 
-/// Removes the labs left up with `Lab::keep` and those whose creator died; labs of running
-/// processes are left alone. Returns the ids removed.
-pub fn down_all() -> Result<Vec<String>, LabError> {
-    let (removed, mut errors) = registry::down_all();
+/// Removes the labs left up with `Lab::keep`, and those whose creator died, that were made
+/// from this process's login session (what `cloison-lab down` removes); another person's
+/// labs and labs of running processes are left alone. Returns the ids removed.
+pub fn down_mine() -> Result<Vec<String>, LabError> {
+    let me = registry::Session::current();
+    let (removed, mut errors) = registry::remove_where(|id, owner| {
+        owner != registry::Owner::Alive
+            && registry::read_record(id)
+                .and_then(|r| r.session)
+                .is_some_and(|s| s.same(&me))
+    });
     match errors.pop() {
         None => Ok(removed),
         Some(e) => Err(LabError::Remove(e)),

@@ -22,7 +22,7 @@ fn main() -> ExitCode {
             0
         }),
         Some(LabAction::Frame(f)) => cloison_lab::frame(f).map(|()| 0),
-        Some(LabAction::Down) => cloison_lab::demo::down().map_err(Into::into),
+        Some(LabAction::Down { id }) => cloison_lab::demo::down(id.as_deref()).map_err(Into::into),
         None => cloison_lab::demo::run(&args).map_err(Into::into),
     };
     match result {

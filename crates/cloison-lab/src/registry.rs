@@ -1,7 +1,8 @@
 //! Which labs exist, so none is left behind: the labs of this process (torn down on
 //! Ctrl-C/SIGTERM), a state file per lab under /run/cloison-lab (for labs kept on purpose
 //! and for `cloison-lab down`), and the sweep of labs whose creator died without
-//! cleaning up (SIGKILL).
+//! cleaning up (SIGKILL). Each record names the login session the lab was made from, so
+//! that `cloison-lab down` removes the caller's labs and never another person's.
 //!
 //! A lab id is `cl<creator pid>x<n>`; its namespaces are `<id>-<role>`. The pid in the
 //! name is what lets a later run decide that a lab is orphaned.
@@ -53,12 +54,123 @@ pub struct LabRecord {
     /// The creator's start time (clock ticks after boot, /proc/PID/stat field 22), so a
     /// reused pid is not mistaken for the creator.
     pub creator_start: u64,
-    /// Left up on purpose (`Lab::keep`): only `down_all` removes it.
+    /// Left up on purpose (`Lab::keep`): only `cloison-lab down` removes it.
     pub kept: bool,
     /// Role -> namespace name.
     pub namespaces: BTreeMap<String, String>,
     /// Listener processes (informational: removal kills whatever is inside the namespaces).
     pub listeners: Vec<u32>,
+    /// The session the lab was made from (records written before sessions were recorded
+    /// have none: they belong to no session, and only `cloison-lab down ID` removes them).
+    #[serde(default)]
+    pub session: Option<Session>,
+}
+
+/// A login session: who made a lab. Everyone here is root (the lab needs it), so the user
+/// id tells nobody apart; the session the command was typed in does.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Session {
+    /// The kernel's audit session (/proc/self/sessionid), set at login by pam_loginuid and
+    /// kept across sudo and setsid: one per login. None where logins are not audited.
+    pub audit: Option<u32>,
+    /// Else the terminal's session: its id and its leader's start time, so a session id
+    /// reused later is not the same session. Under sudo, the session sudo was typed in
+    /// (sudo's `use_pty`, Debian's default, gives each command a session of its own).
+    pub sid: u32,
+    pub sid_start: Option<u64>,
+    /// Else, when the session's leader is outside this process's PID namespace (the kernel
+    /// then shows session 0: a container, a CI runner), that namespace (the inode of
+    /// /proc/self/ns/pid): everything started in it is one session.
+    #[serde(default)]
+    pub pid_ns: Option<u64>,
+    /// Who, to name in messages: SUDO_USER, else USER.
+    pub user: Option<String>,
+}
+
+/// The session of the terminal this process was started from: its own, or, when it runs
+/// under sudo, that of the outermost sudo of the nearest chain of sudo ancestors.
+fn terminal_session() -> u32 {
+    let own = nix::unistd::getsid(None).map_or(0, |p| p.as_raw().unsigned_abs());
+    let mut chosen = own;
+    let mut pid = std::process::id();
+    let mut under_sudo = false;
+    for _ in 0..64 {
+        let Some((comm, ppid, sid)) = stat_fields(pid) else {
+            break;
+        };
+        if comm == "sudo" {
+            chosen = sid;
+            under_sudo = true;
+        } else if under_sudo {
+            break;
+        }
+        if ppid <= 1 {
+            break;
+        }
+        pid = ppid;
+    }
+    chosen
+}
+
+/// This process's PID namespace, as the inode /proc/self/ns/pid links to.
+fn pid_namespace() -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self/ns/pid").ok().map(|m| m.ino())
+}
+
+/// A process's command name, parent and session (/proc/PID/stat fields 2, 4 and 6).
+fn stat_fields(pid: u32) -> Option<(String, u32, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat.get(open + 1..close)?.to_owned();
+    let mut rest = stat.get(close + 1..)?.split_whitespace();
+    let ppid = rest.nth(1)?.parse().ok()?;
+    let sid = rest.nth(1)?.parse().ok()?;
+    Some((comm, ppid, sid))
+}
+
+/// Carries the caller's session to the keeper of `--keep`, which runs in a session of its
+/// own.
+pub const SESSION_ENV: &str = "CLOISON_LAB_SESSION";
+
+impl Session {
+    /// The session of this process, or the one `SESSION_ENV` carries.
+    pub fn current() -> Session {
+        if let Some(s) = std::env::var_os(SESSION_ENV)
+            .and_then(|v| serde_json::from_slice(v.as_encoded_bytes()).ok())
+        {
+            return s;
+        }
+        let audit = std::fs::read_to_string("/proc/self/sessionid")
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+            .filter(|id| *id != u32::MAX);
+        let sid = terminal_session();
+        Session {
+            audit,
+            sid,
+            sid_start: start_time(sid),
+            pid_ns: (sid == 0).then(pid_namespace).flatten(),
+            user: std::env::var("SUDO_USER")
+                .or_else(|_| std::env::var("USER"))
+                .ok(),
+        }
+    }
+
+    /// The same login session.
+    pub fn same(&self, other: &Session) -> bool {
+        match (self.audit, other.audit) {
+            (Some(a), Some(b)) => a == b,
+            _ if self.sid != 0 => self.sid == other.sid && self.sid_start == other.sid_start,
+            _ => other.sid == 0 && self.pid_ns.is_some() && self.pid_ns == other.pid_ns,
+        }
+    }
+
+    /// As `SESSION_ENV` carries it.
+    pub fn to_env(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
 }
 
 impl LabRecord {
@@ -147,7 +259,7 @@ pub fn remove_lab(id: &str, namespaces: &[&str]) -> Result<(), RegistryError> {
 
 /// Every lab on the machine: ids from namespace names and from records, with the
 /// namespaces found for each.
-fn all_labs() -> BTreeMap<String, BTreeSet<String>> {
+pub fn all_labs() -> BTreeMap<String, BTreeSet<String>> {
     let mut labs: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for name in netns::list() {
         if let Some((id, _)) = parse_ns_name(&name) {
@@ -174,7 +286,7 @@ fn all_labs() -> BTreeMap<String, BTreeSet<String>> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Owner {
+pub enum Owner {
     /// Its creator runs (this process's registered labs included).
     Alive,
     /// Left up on purpose.
@@ -183,7 +295,7 @@ enum Owner {
     Orphaned,
 }
 
-fn owner(id: &str, live: &BTreeMap<String, Vec<String>>) -> Owner {
+pub fn owner(id: &str, live: &BTreeMap<String, Vec<String>>) -> Owner {
     let Some((_, pid)) = parse_ns_name(&format!("{id}-x")) else {
         return Owner::Alive;
     };
@@ -208,20 +320,16 @@ fn owner(id: &str, live: &BTreeMap<String, Vec<String>>) -> Owner {
 
 /// Removes the labs whose creator is dead (not the kept ones). Returns the removed ids.
 pub fn sweep_orphans() -> (Vec<String>, Vec<RegistryError>) {
-    remove_where(|o| o == Owner::Orphaned)
+    remove_where(|_, o| o == Owner::Orphaned)
 }
 
-/// Removes kept labs and orphaned ones; labs of running processes are left alone.
-pub fn down_all() -> (Vec<String>, Vec<RegistryError>) {
-    remove_where(|o| o != Owner::Alive)
-}
-
-fn remove_where(pick: impl Fn(Owner) -> bool) -> (Vec<String>, Vec<RegistryError>) {
+/// Removes the labs `pick` chooses by id and owner.
+pub fn remove_where(pick: impl Fn(&str, Owner) -> bool) -> (Vec<String>, Vec<RegistryError>) {
     let live = live();
     let mut removed = Vec::new();
     let mut errors = Vec::new();
     for (id, names) in all_labs() {
-        if !pick(owner(&id, &live)) {
+        if !pick(&id, owner(&id, &live)) {
             continue;
         }
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -348,6 +456,61 @@ mod tests {
         assert!(
             parse_ns_name(&format!("{id}-router"))
                 .is_some_and(|(i, p)| i == id && p == std::process::id())
+        );
+    }
+
+    #[test]
+    fn sessions_tell_logins_apart() {
+        let me = Session::current();
+        assert!(me.same(&me.clone()));
+        let terminal = |sid, start| Session {
+            audit: None,
+            sid,
+            sid_start: start,
+            pid_ns: None,
+            user: None,
+        };
+        assert!(terminal(10, Some(5)).same(&terminal(10, Some(5))));
+        assert!(
+            !terminal(10, Some(5)).same(&terminal(10, Some(6))),
+            "a reused id"
+        );
+        assert!(!terminal(10, Some(5)).same(&terminal(11, Some(5))));
+        assert!(
+            !terminal(0, None).same(&terminal(0, None)),
+            "no session is nobody's"
+        );
+        let contained = |ns| Session {
+            pid_ns: Some(ns),
+            ..terminal(0, None)
+        };
+        assert!(
+            contained(7).same(&contained(7)),
+            "one PID namespace whose session leader is outside it"
+        );
+        assert!(!contained(7).same(&contained(8)));
+        assert!(!contained(7).same(&terminal(10, Some(5))));
+        let login = |audit, sid| Session {
+            audit: Some(audit),
+            ..terminal(sid, Some(1))
+        };
+        assert!(
+            login(3, 10).same(&login(3, 99)),
+            "two terminals of one login"
+        );
+        assert!(!login(3, 10).same(&login(4, 10)));
+        let carried: Session = serde_json::from_str(&me.to_env()).unwrap();
+        assert_eq!(carried, me);
+    }
+
+    #[test]
+    fn reads_its_own_stat() {
+        let (comm, ppid, sid) = stat_fields(std::process::id()).unwrap();
+        assert!(!comm.is_empty());
+        assert_eq!(ppid, std::os::unix::process::parent_id());
+        assert_eq!(
+            i32::try_from(sid).unwrap(),
+            nix::unistd::getsid(None).unwrap().as_raw()
         );
     }
 

@@ -106,6 +106,21 @@ fn reload_applies_a_good_config_and_refuses_a_bad_one() {
         || probe::tcp_connect(s.lab.ns(Node::MairiePc), s.addr(Node::Poste, 80), TIMEOUT).unwrap();
     assert_eq!(mairie_to_poste(), Reach::TimedOut);
 
+    // `-c` naming another file than the daemon's is refused, not silently ignored.
+    let other = s
+        .lab
+        .command(Node::Router, &s.programs().cloison)
+        .args(["reload", "-c", "/etc/somewhere/else.toml"])
+        .env("CLOISON_RUNTIME_DIR", s.runtime_dir())
+        .output()
+        .unwrap();
+    assert_eq!(other.status.code(), Some(1), "{}", text(&other));
+    assert!(
+        String::from_utf8_lossy(&other.stderr).contains("this daemon runs"),
+        "{}",
+        text(&other)
+    );
+
     // A good change, by SIGHUP (what `systemctl reload` sends).
     s.write_config(&lab_config_with(
         "[[forbid]]",
@@ -296,9 +311,10 @@ fn an_unconfirmed_reload_is_rolled_back() {
     let good = std::fs::read_to_string(s.config_path()).unwrap();
     // An admin working from the mairie removes their own management access by mistake.
     s.write_config(&lab_config_with("management = true", "management = false"));
+    let pc = s.lab.ns(Node::MairiePc).to_owned();
     let ssh = || {
         probe::tcp_connect(
-            s.lab.ns(Node::MairiePc),
+            &pc,
             std::net::SocketAddr::new("192.168.10.1".parse().unwrap(), 22),
             TIMEOUT,
         )
@@ -333,6 +349,39 @@ fn an_unconfirmed_reload_is_rolled_back() {
         std::fs::read_to_string(s.state_dir().join("last-good.toml")).unwrap(),
         good,
         "the last known good is the confirmed one"
+    );
+
+    // The rolled-back file is still there: a plain reload, a SIGHUP and a restart all
+    // refuse it, and the rules stay the confirmed ones.
+    let out = s.cloison(&["reload"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("rolled back"),
+        "{}",
+        text(&out)
+    );
+    s.signal(Signal::SIGHUP);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(matches!(ssh(), Reach::Open { .. }), "SIGHUP applied it");
+    s.signal(Signal::SIGTERM);
+    assert_eq!(s.wait_exit(Duration::from_secs(10)), Some(0));
+    s.start();
+    s.wait_notify("READY=1", Duration::from_secs(30));
+    assert!(matches!(ssh(), Reach::Open { .. }), "a restart applied it");
+    let status = s.cloison(&["status"]);
+    assert!(
+        String::from_utf8_lossy(&status.stdout).contains("was rolled back"),
+        "{}",
+        text(&status)
+    );
+    let rejected = s.events("config_rejected");
+    assert!(
+        rejected.len() >= 3
+            && rejected.iter().all(|e| e["CLOISON_DETAIL"]
+                .as_str()
+                .unwrap_or("")
+                .contains("rolled back")),
+        "{rejected:?}"
     );
 
     // Confirmed in time, it stays.
@@ -422,4 +471,86 @@ fn the_watchdog_is_fed_while_the_loops_run() {
     );
     s.signal(Signal::SIGCONT);
     s.wait_notify("WATCHDOG=1", Duration::from_secs(3));
+}
+
+#[test]
+fn a_flood_of_the_control_socket_leaves_the_daemon_serving() {
+    if !require_root("a_flood_of_the_control_socket_leaves_the_daemon_serving") {
+        return;
+    }
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    let mut s = common::daemon::setup();
+    s.start();
+    s.wait_notify("READY=1", Duration::from_secs(30));
+    let socket = s.runtime_dir().join("control.sock");
+    // Room for the idle connections this test holds.
+    nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, 4096, 4096).unwrap();
+
+    // 10,000 connections opened and closed as fast as 8 threads go, and 300 more opened
+    // and left silent, all at once.
+    let started = std::time::Instant::now();
+    let mut threads = Vec::new();
+    for _ in 0..8 {
+        let socket = socket.clone();
+        threads.push(std::thread::spawn(move || {
+            let mut done = 0;
+            while done < 1250 {
+                if UnixStream::connect(&socket).is_ok() {
+                    done += 1;
+                }
+            }
+        }));
+    }
+    let idle: Vec<UnixStream> = (0..300)
+        .filter_map(|_| UnixStream::connect(&socket).ok())
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    eprintln!(
+        "10,000 connections and {} idle ones in {:?}",
+        idle.len(),
+        started.elapsed()
+    );
+
+    // A 1 MB request line is refused, not read to the end.
+    let mut big = UnixStream::connect(&socket).unwrap();
+    big.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let line = vec![b'x'; 1 << 20];
+    let _ = big.write_all(&line);
+    let mut answer = String::new();
+    let _ = big.read_to_string(&mut answer);
+    assert!(
+        answer.contains("request longer than 4096 bytes"),
+        "answer to a 1 MB line: {answer:?}"
+    );
+
+    // Still serving: status answers, while the idle connections are still open.
+    let asked = std::time::Instant::now();
+    let status = s.cloison(&["status", "--json"]);
+    assert!(status.status.success(), "{}", text(&status));
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert!(v["daemon"]["pid"].as_u64().is_some(), "{v}");
+    eprintln!("status answered in {:?}", asked.elapsed());
+    drop(idle);
+    // And the daemon did not spin: its CPU stays low once the flood is over.
+    let pid = s.daemon_pid().unwrap();
+    let ticks = |pid: u32| {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    };
+    let before = ticks(pid);
+    std::thread::sleep(Duration::from_secs(3));
+    let used = ticks(pid) - before;
+    assert!(
+        used < 30,
+        "the daemon used {used} ticks in 3 s after the flood"
+    );
 }

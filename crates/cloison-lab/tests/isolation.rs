@@ -741,9 +741,41 @@ fn matrix_markdown() -> String {
         "\nAlso tested (same file): the drop counters grow by exactly the number of blocked\n\
          packets sent, per (source, destination) pair; a kiosk packet with a forged mairie\n\
          source (IPv4 and IPv6) never arrives and is counted as `kiosk/spoofed`; a broken\n\
-         configuration leaves the ruleset byte-for-byte and the matrix unchanged; deleting or\n\
-         editing cloison's table from outside opens the wall, `cloison status` reports it\n\
-         (exit 1) and `cloison apply` closes it again.\n",
+         configuration leaves the ruleset byte-for-byte and the matrix unchanged.\n\n\
+         ## Two walls\n\n\
+         The matrix is enforced twice, by two kernel mechanisms that do not depend on each\n\
+         other, so that no single change from outside opens it:\n\n\
+         1. **The ruleset**: one nftables table, `inet cloison`. It decides where a segment's\n\
+         packets may go *before the routing decision* (chain `segments`, prerouting): new\n\
+         packets, ICMP errors (`related`) and packets conntrack finds invalid alike meet the\n\
+         pair's rules, are counted per (source, destination) pair, sampled and alerted. It\n\
+         alone is stateful (replies to allowed flows, ICMP errors only about flows a segment\n\
+         allowed), masquerades toward the uplinks, and guards the router's own services\n\
+         (`input`).\n\
+         2. **The second wall**: policy routing. Each segment's packets are looked up first in a\n\
+         routing table of its own that `blackhole`s every other segment's subnets, the\n\
+         non-Internet address space and the uplinks' link networks, and `throw`s its own\n\
+         subnet back to the usual routes; the allowed exceptions (each `[[allow]]` port, and its\n\
+         replies by source port) are rules before it. `nft flush ruleset`, `nft delete table`\n\
+         or an edit of cloison's table cannot touch it. It is stateless and coarser (a reply\n\
+         port of an allowed flow passes it whatever the connection), it covers forwarding only\n\
+         (the router's own addresses are looked up in the kernel's `local` table before any\n\
+         rule: with nftables gone, the router's services answer every segment), and it does\n\
+         not masquerade (Internet flows stop until the table is back).\n\n\
+         While the ruleset stands it stops every crossing first, so the counters and alerts\n\
+         stay exact; the second wall is only ever reached when the ruleset is gone or changed.\n\
+         The daemon watches both (nftables and routing change notifications over netlink) and\n\
+         puts back whichever changed, with forwarding switched off while the ruleset is not in\n\
+         place, naming who changed it in the journal; `cloison status` compares both; only\n\
+         `cloison apply --remove` removes them.\n\n\
+         Tested (same file and `tests/guard.rs`): with nftables flushed and no daemon, every row\n\
+         above between two segments or toward the ISP box stays blocked and the helpdesk\n\
+         exception works; an `accept` inserted at the top of `segments` or `forward`, the table\n\
+         deleted, or the second wall's rules deleted each leave the kiosk blocked, `cloison\n\
+         status` reports it (exit 1) and `cloison apply` puts it back; with `cloison run`\n\
+         watching and the kiosk flooding a mairie host, `nft flush ruleset`, `nft delete table\n\
+         inet cloison`, an inserted `accept` and a deletion of cloison's routing rules let not\n\
+         one datagram through, and each is repaired and journaled with the process that made it.\n",
     );
     out.push_str(BEYOND_THE_MATRIX);
     out

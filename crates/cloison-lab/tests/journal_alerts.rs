@@ -516,27 +516,51 @@ fn catalog_explains_every_event_in_english_and_french() {
     run_helper(&j, "scenario");
     let text = j.text(&["-x", "-t", "cloison"]).unwrap();
     for needle in [
-        "Subject: cloison: blocked traffic between network segments",
-        "Subject: cloison: ISOLATION BREACH",
-        "Subject: cloison: configuration rejected, the previous one stays in force",
+        "Subject: Blocked traffic between network segments",
+        "Subject: ISOLATION BREACH",
+        "Subject: Configuration rejected, the previous one stays in force",
         "Router mairie-lab blocked it",
         "check the kiosk's integrity",
     ] {
         assert!(text.contains(needle), "-x lacks {needle:?}:\n{text}");
     }
+    // journalctl shows `cloison[PID]:` before each entry already: the subjects do not
+    // repeat it.
+    let source = std::fs::read_to_string(&catalog).unwrap();
+    let subjects: Vec<(&str, &str)> = source
+        .split("\n-- ")
+        .skip(1)
+        .filter_map(|entry| {
+            let id = entry.lines().next()?;
+            let subject = entry.lines().find_map(|l| l.strip_prefix("Subject: "))?;
+            Some((id, subject))
+        })
+        .collect();
+    assert_eq!(subjects.len(), 2 * EventKind::ALL.len(), "{subjects:?}");
+    for (id, subject) in &subjects {
+        assert!(
+            !subject.to_lowercase().starts_with("cloison"),
+            "{id}: the subject repeats the `cloison:` journalctl shows: {subject}"
+        );
+    }
     for kind in EventKind::ALL {
         let one = j
             .text(&["-x", &format!("MESSAGE_ID={}", kind.message_id())])
             .unwrap();
+        let subject = subjects
+            .iter()
+            .find(|(id, _)| *id == kind.message_id())
+            .map(|(_, s)| *s)
+            .unwrap_or_else(|| panic!("{kind} has no subject in the catalog"));
         assert!(
-            one.contains("Subject: cloison"),
+            one.contains(&format!("Subject: {subject}")),
             "{kind}: no explanation:\n{one}"
         );
     }
     match j.text_in(&["-x", "-t", "cloison"], Some("fr_FR.UTF-8")) {
         Ok(fr) => {
             for needle in [
-                "Subject: cloison : trafic bloqué entre segments du réseau",
+                "Subject: Trafic bloqué entre segments du réseau",
                 "RUPTURE D'ISOLATION",
                 "Le routeur mairie-lab l'a bloqué",
             ] {

@@ -1,5 +1,6 @@
 //! `cloison-lab` as CI runs it: the binary, non-interactively. The whole story must pass,
-//! twice in a row; `--keep` must leave a usable lab that `cloison-lab down` removes;
+//! twice in a row; `--keep` must leave a usable lab that `cloison-lab down` removes, from
+//! the session that kept it or by its id, and never another person's;
 //! `--scenario arp` plays that part alone; Ctrl-C (or SIGTERM) in the middle removes
 //! everything. After each run nothing may be left: no namespace of its lab, no process
 //! it started (daemon, journald, listeners, keeper), no mount of its private journal or
@@ -347,7 +348,18 @@ fn keep_leaves_a_usable_lab_that_down_removes() {
             .any(|l| l.contains("cloison run"))
     );
 
+    // The story ran in a session of its own (as from another terminal): a plain `down`
+    // from here leaves it, and says how to remove it.
     let down = Command::new(BIN).args(["down"]).output().unwrap();
+    assert!(down.status.success(), "{}", text(&down));
+    assert!(
+        stdout(&down).contains(&format!("left lab {id}: made from another session"))
+            && stdout(&down).contains(&format!("`cloison-lab down {id}` removes it")),
+        "{}",
+        text(&down)
+    );
+    assert_eq!(probe("192.168.10.5:445"), "timeout", "the lab is still up");
+    let down = Command::new(BIN).args(["down", &id]).output().unwrap();
     assert!(down.status.success(), "{}", text(&down));
     assert!(
         stdout(&down).contains(&format!("removed lab {id}")),
@@ -362,6 +374,169 @@ fn keep_leaves_a_usable_lab_that_down_removes() {
     let again = Command::new(BIN).args(["down"]).output().unwrap();
     assert!(again.status.success(), "{}", text(&again));
     assert!(stdout(&again).contains("no kept lab"), "{}", text(&again));
+}
+
+/// A lab as `cloison-lab down` finds one: a namespace and a record, kept by `keeper`.
+struct FakeLab {
+    id: String,
+    ns: String,
+}
+
+impl FakeLab {
+    fn new(creator: u32, n: u32, kept: bool, session: cloison_lab::Session) -> FakeLab {
+        let id = format!("cl{creator}x{n}");
+        let ns = format!("{id}-router");
+        let out = Command::new("ip")
+            .args(["netns", "add", &ns])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        // Removed on drop from here on, even if a step below fails.
+        let lab = FakeLab { id, ns };
+        let record = cloison_lab::LabRecord {
+            id: lab.id.clone(),
+            creator_pid: creator,
+            creator_start: start_time(creator),
+            kept,
+            namespaces: [("router".to_owned(), lab.ns.clone())].into(),
+            listeners: Vec::new(),
+            session: Some(session),
+        };
+        std::fs::create_dir_all(cloison_lab::STATE_DIR).unwrap();
+        std::fs::write(
+            format!("{}/{}.json", cloison_lab::STATE_DIR, lab.id),
+            serde_json::to_vec(&record).unwrap(),
+        )
+        .unwrap();
+        lab
+    }
+
+    fn exists(&self) -> bool {
+        std::path::Path::new("/run/netns").join(&self.ns).exists()
+    }
+}
+
+impl Drop for FakeLab {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).output();
+        let _ = std::fs::remove_file(format!("{}/{}.json", cloison_lab::STATE_DIR, self.id));
+    }
+}
+
+/// A process's start time (0 once it is gone).
+fn start_time(pid: u32) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    let after = &stat[stat.rfind(')').unwrap() + 1..];
+    after.split_whitespace().nth(19).unwrap().parse().unwrap()
+}
+
+/// A child killed and reaped on drop, even when the test fails.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn down_removes_this_sessions_labs_and_never_another_persons() {
+    if !require_root("down_removes_this_sessions_labs_and_never_another_persons") {
+        return;
+    }
+    // The `--keep` test's plain `down` runs in this same session: not meanwhile.
+    let _one = one_at_a_time();
+    // Another person's kept lab: its keeper runs in a session of its own (another
+    // terminal, another login).
+    let mut other_keeper = Reaped(
+        Command::new("setsid")
+            .args(["sleep", "300"])
+            .spawn()
+            .unwrap(),
+    );
+    let other_pid = other_keeper.0.id();
+    let someone = cloison_lab::Session {
+        audit: None,
+        sid: other_pid,
+        sid_start: Some(start_time(other_pid)),
+        pid_ns: None,
+        user: Some("someone-else".to_owned()),
+    };
+    let theirs = FakeLab::new(other_pid, 1, true, someone);
+    // This session's kept lab, whose keeper is gone, and this session's lab in use (its
+    // creator, this test, runs and did not keep it).
+    let mine = cloison_lab::Session::current();
+    let gone = {
+        let mut c = Command::new("true").spawn().unwrap();
+        let pid = c.id();
+        c.wait().unwrap();
+        pid
+    };
+    let my_kept = FakeLab::new(gone, 7, true, mine.clone());
+    let in_use = FakeLab::new(std::process::id(), 977, false, mine);
+
+    let out = Command::new(BIN).args(["down"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let said = stdout(&out);
+    assert!(
+        said.contains(&format!("removed lab {}", my_kept.id)),
+        "{said}"
+    );
+    assert!(!my_kept.exists(), "{said}");
+    assert!(
+        said.contains(&format!(
+            "left lab {}: made from another session, by someone-else; `cloison-lab down {}` removes it",
+            theirs.id, theirs.id
+        )),
+        "{said}"
+    );
+    assert!(theirs.exists(), "another person's lab was removed: {said}");
+    assert!(
+        other_keeper.0.try_wait().unwrap().is_none(),
+        "another person's keeper was signalled"
+    );
+    assert!(in_use.exists() && !said.contains(&in_use.id), "{said}");
+
+    // Named, a lab in use is refused; another's kept lab is removed, keeper first.
+    let out = Command::new(BIN)
+        .args(["down", &in_use.id])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("is in use"), "{}", text(&out));
+    assert!(in_use.exists());
+    let out = Command::new(BIN)
+        .args(["down", &theirs.id])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        stdout(&out).contains(&format!(
+            "removed lab {}: its keeper (pid {other_pid}) stopped",
+            theirs.id
+        )),
+        "{}",
+        text(&out)
+    );
+    assert!(!theirs.exists());
+    let status = other_keeper.0.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGTERM)
+    );
+    let out = Command::new(BIN)
+        .args(["down", "cl999999999x1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("there is no lab cl999999999x1"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]

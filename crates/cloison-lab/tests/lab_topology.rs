@@ -628,7 +628,7 @@ fn failed_build_removes_what_it_built() {
 }
 
 #[test]
-fn kept_lab_outlives_sweeps_until_down_all() {
+fn kept_lab_outlives_sweeps_until_its_session_removes_it() {
     if !root() {
         return;
     }
@@ -644,7 +644,7 @@ fn kept_lab_outlives_sweeps_until_down_all() {
     assert_eq!(namespaces_of(&format!("{id}-")).len(), Node::ALL.len());
     assert!(listeners.iter().all(|p| running(*p)));
 
-    let removed = lab::down_all().unwrap();
+    let removed = lab::down_mine().unwrap();
     assert!(removed.contains(&id), "{removed:?}");
     assert_gone(&id, &listeners);
 }

@@ -1,11 +1,15 @@
-//! The plans of the shipped configurations are accepted by real `nft` (text and JSON),
-//! and the table nft lists back is exactly the plan (the basis of the drift check).
+//! The plans of the shipped configurations (and of every example under config/examples)
+//! are accepted by real `nft` (text and JSON), and the table nft lists back is exactly the
+//! plan (the basis of the drift check). `cloison plan --json` prints one JSON document that
+//! `jq` reads and whose `ruleset` `nft -j -f` takes as it is.
 
 mod common;
 
 use cloison_core::config;
 use cloison_core::nft::canonical::{canonical, compare};
 use cloison_core::plan::plan;
+use std::process::Command;
+
 use common::{Netns, require_root};
 
 fn check(path: &std::path::Path) {
@@ -51,6 +55,48 @@ fn check(path: &std::path::Path) {
         "second apply: {}",
         String::from_utf8_lossy(&again.stderr)
     );
+
+    plan_json_is_json(&ns, &path.to_string(), &plan.hash().to_string());
+}
+
+/// What `cloison plan --json` prints: JSON only (jq reads it whole), its `ruleset` taken by
+/// `nft -c -j -f` as it is, its hash the plan's.
+fn plan_json_is_json(ns: &Netns, path: &str, hash: &str) {
+    let out = Command::new(common::programs().cloison)
+        .args(["plan", "--json", "-c", path])
+        .output()
+        .expect("run cloison plan --json");
+    assert!(out.status.success(), "{out:?}");
+    let doc = String::from_utf8(out.stdout).expect("UTF-8");
+    let jq = |filter: &str, input: &str| {
+        let out = ns.run(&["jq", "-e", filter], input);
+        assert!(
+            out.status.success(),
+            "jq {filter} refused `cloison plan --json -c {path}`: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("UTF-8")
+    };
+    assert_eq!(jq(".ruleset_hash", &doc).trim(), format!("\"{hash}\""));
+    let keys = jq("keys_unsorted | join(\" \")", &doc);
+    assert_eq!(keys.trim(), "\"ruleset ruleset_hash links wall sysctls\"");
+    // Forwarding last (IPv6 forwarding only when a segment has IPv6).
+    jq(
+        ".sysctls[-1].key | IN(\"net/ipv4/ip_forward\", \"net/ipv6/conf/all/forwarding\")",
+        &doc,
+    );
+    let batch = jq(".ruleset", &doc);
+    let nft = ns.run(&["nft", "-c", "-j", "-f", "-"], &batch);
+    assert!(
+        nft.status.success(),
+        "nft -c -j -f refused the ruleset of `cloison plan --json -c {path}`:\n{}",
+        String::from_utf8_lossy(&nft.stderr)
+    );
+    // The whole document is not a batch: nft is fed `.ruleset`, as the README says.
+    assert!(
+        doc.trim_start()
+            .starts_with("{\n  \"ruleset\": {\n    \"nftables\": [")
+    );
 }
 
 #[test]
@@ -64,5 +110,22 @@ fn example_config_is_accepted_and_lists_back_identically() {
 fn lab_config_is_accepted_and_lists_back_identically() {
     if require_root("lab_config_is_accepted_and_lists_back_identically") {
         check(&common::repo("config/lab.toml"));
+    }
+}
+
+#[test]
+fn every_example_is_accepted_and_lists_back_identically() {
+    if !require_root("every_example_is_accepted_and_lists_back_identically") {
+        return;
+    }
+    let mut examples: Vec<_> = std::fs::read_dir(common::repo("config/examples"))
+        .expect("config/examples")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    examples.sort();
+    assert!(examples.len() >= 3, "{examples:?}");
+    for path in examples {
+        check(&path);
     }
 }

@@ -17,8 +17,8 @@ mod ports;
 mod sink;
 
 pub use entry::{
-    Actor, Alert, Folded, MAX_VALUE_LEN, Repeat, SYSLOG_IDENTIFIER, Target, counter_backed, field,
-    rfc3339, traffic_kind, valid_field_name, verdict,
+    Actor, Alert, Folded, MAX_VALUE_LEN, MAX_VERIFY_RESULT_LEN, Repeat, SYSLOG_IDENTIFIER, Target,
+    counter_backed, field, rfc3339, traffic_kind, valid_field_name, verdict,
 };
 pub use fold::{
     Class, DEFAULT_MAX_FLOWS, FORGET_AFTER, FoldSettings, FoldStats, Folder, KindCount, target_of,

@@ -1,14 +1,18 @@
-//! The configuration: TOML text in, a validated `Config` out, or every problem of the file
-//! with its location. After `parse`, no code re-checks the configuration, and nothing
-//! outside this module can build a `Config` that skipped validation.
+//! The configuration: the file's bytes in, a validated `Config` out, or every problem of
+//! the file with its location: bytes that are not UTF-8, TOML syntax and definitions made
+//! twice (`syntax`), unknown keys and values of the wrong type (`shape`), then the rules
+//! of a valid configuration (`validate`). After `parse`, no code re-checks the
+//! configuration, and nothing outside this module can build a `Config` that skipped
+//! validation.
 
 mod diagnostic;
-mod keys;
 mod raw;
+mod shape;
+mod syntax;
 mod types;
 mod validate;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -49,6 +53,7 @@ pub struct Config {
     pub forbids: Vec<Forbid>,
     pub alerts: AlertSettings,
     pub daemon: DaemonSettings,
+    pub verify: VerifySettings,
     /// Private: a `Config` only comes out of validation.
     _validated: (),
 }
@@ -182,6 +187,45 @@ impl Default for DaemonSettings {
     }
 }
 
+/// `[verify]`: how `cloison verify` probes the isolation (docs/verify.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifySettings {
+    /// How often the daemon verifies; `None`: only when asked (`cloison verify`).
+    pub every: Option<Duration>,
+    /// The TCP ports probed toward segments, the router and private addresses.
+    pub ports: BTreeSet<u16>,
+    /// An Internet address probed from the segments that have an uplink; `None`: none.
+    pub internet: Option<Ipv4Addr>,
+    pub internet6: Option<Ipv6Addr>,
+    /// The probe's address per segment, where the operator chose it (otherwise a free
+    /// address of the subnet is found at run time).
+    pub probe_addresses: BTreeMap<Name, Ipv4Addr>,
+    /// Hosts of a segment to probe, besides the router and the other segments' probes.
+    pub targets: BTreeMap<Name, Vec<std::net::IpAddr>>,
+}
+
+impl VerifySettings {
+    /// Ports where a mairie's sensitive services listen: SSH, DNS, HTTP, NetBIOS, HTTPS,
+    /// SMB, RDP, VNC.
+    pub const DEFAULT_PORTS: [u16; 8] = [22, 53, 80, 139, 443, 445, 3389, 5900];
+    /// Quad9, a public resolver that answers on 53 and 443, run by a non-profit.
+    pub const DEFAULT_INTERNET: Ipv4Addr = Ipv4Addr::new(9, 9, 9, 9);
+    pub const DEFAULT_INTERNET6: Ipv6Addr = Ipv6Addr::new(0x2620, 0xfe, 0, 0, 0, 0, 0, 0xfe);
+}
+
+impl Default for VerifySettings {
+    fn default() -> Self {
+        VerifySettings {
+            every: None,
+            ports: Self::DEFAULT_PORTS.into_iter().collect(),
+            internet: Some(Self::DEFAULT_INTERNET),
+            internet6: Some(Self::DEFAULT_INTERNET6),
+            probe_addresses: BTreeMap::new(),
+            targets: BTreeMap::new(),
+        }
+    }
+}
+
 impl Config {
     pub fn segment(&self, name: &str) -> Option<&Segment> {
         self.segments.iter().find(|s| s.name.as_str() == name)
@@ -261,13 +305,19 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    /// Validates the text of the file at `path`.
-    pub fn parse(path: &Path, source: String) -> Result<Loaded, Diagnostics> {
-        let config = parse(&source, &path.display().to_string())?;
+    /// Validates the bytes of the file at `path`.
+    pub fn parse(path: &Path, bytes: Vec<u8>) -> Result<Loaded, Diagnostics> {
+        let origin = path.display().to_string();
+        let hash = Hash::of(&bytes);
+        let source = match String::from_utf8(bytes) {
+            Ok(source) => source,
+            Err(e) => return Err(not_utf8(e.as_bytes(), &origin)),
+        };
+        let config = parse(&source, &origin)?;
         Ok(Loaded {
             config,
             path: path.to_owned(),
-            hash: Hash::of(source.as_bytes()),
+            hash,
             source,
         })
     }
@@ -275,41 +325,95 @@ impl Loaded {
 
 /// Parses and validates configuration text. `origin` names the file in messages.
 pub fn parse(source: &str, origin: &str) -> Result<Config, Diagnostics> {
-    let fail = |items| Diagnostics::new(origin, source, items);
-    let mut root = match DeTable::parse(source) {
+    read(source).map_err(|items| Diagnostics::new(origin, source, items))
+}
+
+/// Parses and validates the bytes of a configuration file, which must be UTF-8.
+pub fn parse_bytes(bytes: &[u8], origin: &str) -> Result<Config, Diagnostics> {
+    match std::str::from_utf8(bytes) {
+        Ok(source) => parse(source, origin),
+        Err(_) => Err(not_utf8(bytes, origin)),
+    }
+}
+
+fn read(source: &str) -> Result<Config, Vec<Diagnostic>> {
+    let syntax::Checked { text, mut problems } = syntax::check(source);
+    let Some(text) = text else {
+        return Err(problems);
+    };
+    let mut root = match DeTable::parse(&text) {
         Ok(root) => root,
         Err(e) => {
-            let span = e.span().unwrap_or(0..0);
             let msg = e.message().trim().replace('\n', " ");
-            return Err(fail(vec![Diagnostic::new(
-                span,
+            problems.push(Diagnostic::new(
+                e.span().unwrap_or(0..0),
                 "",
                 format!("malformed TOML: {msg}"),
-            )]));
+            ));
+            return Err(problems);
         }
     };
-    // Unknown keys are reported and removed, so the rest of the file is still checked.
-    let mut problems = keys::take_unknown_keys(root.get_mut());
+    // Unknown keys and values of the wrong type are reported and removed, so the rest of
+    // the file is still checked.
+    let misfits = shape::take_misfits(root.get_mut(), &text);
+    problems.extend(misfits.problems);
     match <raw::RawConfig as serde::Deserialize>::deserialize(toml::Deserializer::from(root)) {
         Err(e) => {
-            // serde stops at the first value of the wrong type; report it with the rest.
+            // Not expected once `shape` has removed what does not fit; reported all the same.
             let span = e.span().unwrap_or(0..0);
             problems.push(Diagnostic::new(
                 span,
                 "",
                 e.message().trim().replace('\n', " "),
             ));
-            Err(fail(problems))
+            Err(problems)
         }
-        Ok(raw) => match validate::validate(raw, source) {
+        Ok(raw) => match validate::validate(raw, &text, misfits.mistyped) {
             Ok(config) if problems.is_empty() => Ok(config),
-            Ok(_) => Err(fail(problems)),
+            Ok(_) => Err(problems),
             Err(more) => {
                 problems.extend(more);
-                Err(fail(problems))
+                Err(problems)
             }
         },
     }
+}
+
+/// The errors of a file that is not UTF-8: where its first such byte is, and how to
+/// convert it; then every other problem of the file, read with those bytes replaced.
+fn not_utf8(bytes: &[u8], origin: &str) -> Diagnostics {
+    let mut text = String::with_capacity(bytes.len());
+    let mut bad: Vec<(usize, u8)> = Vec::new();
+    for chunk in bytes.utf8_chunks() {
+        text.push_str(chunk.valid());
+        if let Some(&first) = chunk.invalid().first() {
+            bad.push((text.len(), first));
+            text.push(char::REPLACEMENT_CHARACTER);
+        }
+    }
+    let mut lines: Vec<usize> = bad.iter().map(|(at, _)| line_col(&text, *at).0).collect();
+    lines.dedup();
+    let (at, byte) = bad.first().copied().unwrap_or((0, 0));
+    let latin1 = char::from(byte);
+    let shown = if latin1.is_control() {
+        String::new()
+    } else {
+        format!(" (`{latin1}` in Latin-1)")
+    };
+    let more = match lines.len() {
+        0 | 1 => String::new(),
+        2 => "; 1 more line has such bytes".to_owned(),
+        n => format!("; {} more lines have such bytes", n - 1),
+    };
+    let mut items = read(&text).err().unwrap_or_default();
+    items.push(Diagnostic::new(
+        at..at + 1,
+        "",
+        format!(
+            "the file is not UTF-8: byte 0x{byte:02X} here{shown}{more}; save it as UTF-8, e.g. `iconv -f latin1 -t utf-8 {origin} > {origin}.utf8 && mv {origin}.utf8 {origin}`"
+        ),
+    ));
+    Diagnostics::new(origin, &text, items)
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 //! here (duplicates, overlaps, references, forbids) and every problem is collected, so a
 //! user fixes a file in one pass.
 
+mod verify;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
@@ -20,11 +22,27 @@ use super::{
 
 /// Collects problems; each check pushes and carries on.
 #[derive(Default)]
-struct Problems(Vec<Diagnostic>);
+struct Problems {
+    found: Vec<Diagnostic>,
+    /// Keys the file sets to a value of the wrong type (already reported, and removed
+    /// before deserializing): not reported again as missing, and what holds them is not
+    /// valid.
+    mistyped: BTreeSet<String>,
+}
 
 impl Problems {
+    /// Whether a key of the table `table` (or the table itself) was given a value of the
+    /// wrong type: the table cannot be valid, and what looks missing in it is not.
+    fn mistyped_in(&self, table: &str) -> bool {
+        self.mistyped.iter().any(|k| {
+            k == table
+                || k.strip_prefix(table)
+                    .is_some_and(|rest| rest.starts_with('.') || rest.starts_with(' '))
+        })
+    }
+
     fn push(&mut self, span: Range<usize>, key: impl Into<String>, msg: impl Into<String>) {
-        self.0.push(Diagnostic::new(span, key, msg));
+        self.found.push(Diagnostic::new(span, key, msg));
     }
 
     /// Runs a parser on a spanned value; on error, records it and returns `None`.
@@ -51,7 +69,7 @@ impl Problems {
         key: &str,
         why: &str,
     ) -> Option<&'a Spanned<T>> {
-        if v.is_none() {
+        if v.is_none() && !self.mistyped.contains(key) {
             self.push(
                 table_span,
                 key.to_owned(),
@@ -62,8 +80,17 @@ impl Problems {
     }
 }
 
-pub fn validate(raw: RawConfig, source: &str) -> Result<Config, Vec<Diagnostic>> {
-    let mut p = Problems::default();
+/// Validates what deserialized; `mistyped` holds the keys `shape` removed for their type
+/// (`segments.kiosk.vlan`, `[[allow]] #1 ports`).
+pub fn validate(
+    raw: RawConfig,
+    source: &str,
+    mistyped: BTreeSet<String>,
+) -> Result<Config, Vec<Diagnostic>> {
+    let mut p = Problems {
+        found: Vec::new(),
+        mistyped,
+    };
 
     let router = router(&raw, &mut p);
     let trunk = raw.trunk.as_ref().and_then(|t| {
@@ -86,10 +113,11 @@ pub fn validate(raw: RawConfig, source: &str) -> Result<Config, Vec<Diagnostic>>
     check_count(&raw.uplinks, "uplinks", super::MAX_UPLINKS, "", &mut p);
     if raw.uplinks.len() > 1 {
         for (name, u) in &raw.uplinks {
-            if u.get_ref().gateway.is_none() {
+            let key = format!("uplinks.{}", name.get_ref());
+            if u.get_ref().gateway.is_none() && !p.mistyped_in(&key) {
                 p.push(
                     u.span(),
-                    format!("uplinks.{}", name.get_ref()),
+                    key,
                     "`gateway` is required when there is more than one uplink (cloison routes each segment to its own uplink); add `gateway = \"a.b.c.d\"`",
                 );
             }
@@ -110,7 +138,7 @@ pub fn validate(raw: RawConfig, source: &str) -> Result<Config, Vec<Diagnostic>>
             )
         })
         .collect();
-    if raw.segments.is_empty() {
+    if raw.segments.is_empty() && !p.mistyped_in("segments") {
         p.push(
             0..0,
             "segments",
@@ -155,8 +183,10 @@ pub fn validate(raw: RawConfig, source: &str) -> Result<Config, Vec<Diagnostic>>
             .is_none_or(|r| *r.get_ref()),
     };
 
-    if !p.0.is_empty() {
-        return Err(p.0);
+    let verify = verify::settings(&raw, &segments, &mut p);
+
+    if !p.found.is_empty() {
+        return Err(p.found);
     }
     Ok(Config {
         router: router.expect("no problems implies a router"),
@@ -167,6 +197,7 @@ pub fn validate(raw: RawConfig, source: &str) -> Result<Config, Vec<Diagnostic>>
         forbids: forbids.into_iter().map(|(_, f)| f).collect(),
         alerts: alerts.expect("no problems implies alert settings"),
         daemon,
+        verify: verify.expect("no problems implies verify settings"),
         _validated: (),
     })
 }
@@ -290,6 +321,9 @@ fn uplink(name: &Spanned<String>, u: &Spanned<RawUplink>, p: &mut Problems) -> O
             );
         }
     }
+    if p.mistyped_in(&key) {
+        return None;
+    }
     Some(Uplink {
         name: n?,
         interface: interface?,
@@ -359,6 +393,7 @@ fn segment(
             );
             None
         }
+        (None, None) if p.mistyped_in(&key) => None,
         (None, None) => {
             p.push(
                 span.clone(),
@@ -471,7 +506,7 @@ fn segment(
         }
     }
     let (interface, attachment) = attachment?;
-    if !ok {
+    if !ok || p.mistyped_in(&key) {
         return None;
     }
     Some(Segment {
@@ -790,6 +825,9 @@ fn allow(i: usize, a: &Spanned<RawAllow>, segments: &[&str], p: &mut Problems) -
         }
     }
     let (proto, ports) = (proto?, ports?);
+    if p.mistyped_in(&key) {
+        return None;
+    }
     match (proto, ports.is_empty(), &a.ports) {
         (Proto::Icmp, false, Some(v)) => {
             p.push(
@@ -852,6 +890,9 @@ fn forbid(i: usize, f: &Spanned<RawForbid>, segments: &[&str], p: &mut Problems)
         Some(v) => proto(p, v, format!("{key} proto")).map(Some),
     };
     let ports = ports(p, &f.ports, &key);
+    if p.mistyped_in(&key) {
+        return None;
+    }
     Some(Forbid {
         from: from?,
         to: to?,

@@ -42,6 +42,7 @@ pub struct Address {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Family {
     V4,
     V6,
@@ -58,6 +59,7 @@ pub struct Route {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RuleAction {
     /// `lookup main suppress_prefixlength 0`: use the main table for everything but its
     /// default route, so traffic between segments and to connected networks is routed

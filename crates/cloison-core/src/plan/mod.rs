@@ -76,16 +76,24 @@ impl Plan {
         text::render(&self.ruleset_json()).expect("the planner only emits renderable statements")
     }
 
-    /// What `cloison plan` prints: the ruleset (nft syntax, or JSON), then the links and
-    /// sysctls as comments, so the text form can be fed to `nft -f` as it is.
+    /// What `cloison plan` prints. Text: the ruleset in `nft -f` syntax, then the links and
+    /// sysctls as comments, so it can be fed to `nft -f` as it is. JSON: one document,
+    /// `{"ruleset": .., "ruleset_hash": .., "links": .., "sysctls": ..}`, whose `ruleset`
+    /// is exactly the batch `nft -j -f` reads (`jq .ruleset | nft -j -f -`).
     pub fn report(&self, json: bool) -> String {
-        let mut out = if json {
-            let mut j = serde_json::to_string_pretty(&self.ruleset_json()).expect("JSON");
-            j.push('\n');
-            j
-        } else {
-            self.ruleset_text()
-        };
+        if json {
+            let doc = JsonReport {
+                ruleset: self.ruleset_json(),
+                ruleset_hash: self.hash().to_string(),
+                links: &self.links,
+                wall: &self.wall,
+                sysctls: self.sysctls.iter().chain(&self.forwarding).collect(),
+            };
+            let mut out = serde_json::to_string_pretty(&doc).expect("JSON");
+            out.push('\n');
+            return out;
+        }
+        let mut out = self.ruleset_text();
         out.push_str(&format!("\n# ruleset hash {}\n# links\n", self.hash()));
         for line in self.links.to_string().lines() {
             out.push_str(&format!("#   {line}\n"));
@@ -113,6 +121,19 @@ impl Plan {
     pub fn hash(&self) -> Hash {
         ruleset_hash(&self.canonical())
     }
+}
+
+/// `cloison plan --json`, in this order.
+#[derive(serde::Serialize)]
+struct JsonReport<'a> {
+    /// Exactly what `nft -j -f` reads.
+    ruleset: Value,
+    ruleset_hash: String,
+    links: &'a LinkPlan,
+    /// The second wall: policy-routing rules and the wall tables' routes.
+    wall: &'a Wall,
+    /// Forwarding last.
+    sysctls: Vec<&'a Sysctl>,
 }
 
 pub fn ruleset_hash(canonical: &Value) -> Hash {

@@ -11,6 +11,12 @@ pub fn run(cli: &Cli, remove: bool) -> anyhow::Result<ExitCode> {
         Ok(l) => l,
         Err(code) => return Ok(code),
     };
+    if !remove {
+        if let Err(e) = crate::config_file::refuse_untouched_example(&l.path) {
+            eprintln!("cloison: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    }
     let kernel = System::new();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -185,10 +185,17 @@ async fn on_request<K: Kernel, S: Sink>(
         Err(message) => Response::Error { message },
     };
     match req {
-        Request::Status => Response::Status(sup.status(capture.counters())),
-        Request::Reload { confirm_secs } => {
-            done(sup.reload(confirm_secs.map(Duration::from_secs)).await)
-        }
-        Request::Confirm => done(sup.confirm()),
+        Request::Status => Response::Status(Box::new(sup.status(capture.counters()).await)),
+        Request::Reload {
+            confirm_secs,
+            config,
+        } => match sup.refuse_other_config(config.as_deref()) {
+            Some(refusal) => Response::Error { message: refusal },
+            None => done(sup.reload(confirm_secs.map(Duration::from_secs)).await),
+        },
+        Request::Confirm { config } => match sup.refuse_other_config(config.as_deref()) {
+            Some(refusal) => Response::Error { message: refusal },
+            None => done(sup.confirm()),
+        },
     }
 }

@@ -49,6 +49,8 @@ impl Options {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
+    #[error(transparent)]
+    UntouchedExample(#[from] crate::config_file::UntouchedExample),
     #[error("no configuration to apply: {errors}; and there is no last known good configuration in {}; nothing was opened", state_dir.display())]
     NoConfig { errors: String, state_dir: PathBuf },
     #[error("the configuration could not be applied")]

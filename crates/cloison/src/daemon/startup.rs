@@ -1,7 +1,9 @@
 //! Start-up: which configuration to run (the file, or the last known good one when the
 //! file is refused), applying it fail-closed (waiting for interfaces that appear late at
 //! boot), and recording it. With no configuration at all, forwarding goes off and the
-//! daemon stops: nothing is forwarded without rules of cloison's in place.
+//! daemon stops: nothing is forwarded without rules of cloison's in place. The example the
+//! package installs, unedited, is refused before anything is touched: installed but not
+//! yet configured, the box keeps routing as it did.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -24,15 +26,32 @@ pub async fn start<K: Kernel, S: Sink>(
     kernel: &K,
     sink: &mut S,
 ) -> Result<Running, DaemonError> {
+    config_file::refuse_untouched_example(&opts.config_path)?;
     let path = opts.config_path.display().to_string();
     let last_good = state::load(&opts.state_dir).unwrap_or_else(|e| {
         tracing::warn!(cause = %e, "ignoring the saved last known good configuration");
         None
     });
-    let (running, rejected) = match config_file::load(&opts.config_path) {
+    let rolled_back = |hash: &cloison_core::hash::Hash| {
+        state::rolled_back(&opts.state_dir)
+            .unwrap_or_default()
+            .into_iter()
+            .rev()
+            .find(|r| &r.hash == hash)
+    };
+    let loaded = config_file::load(&opts.config_path)
+        .map_err(|e| e.lines())
+        .and_then(|l| match rolled_back(&l.hash) {
+            // Rolled back unconfirmed: never applied again by a restart or a reboot.
+            Some(rb) => Err(super::supervisor::rolled_back_reason(
+                &opts.config_path,
+                &rb,
+            )),
+            None => Ok(l),
+        });
+    let (running, rejected) = match loaded {
         Ok(l) => (Running::from_file(l), None),
-        Err(e) => {
-            let errors = e.lines();
+        Err(errors) => {
             let Some(lkg) = &last_good else {
                 sink.write(&Alert::config_rejected(
                     &hostname(),
@@ -109,5 +128,73 @@ async fn apply_waiting_for_interfaces<K: Kernel>(
             }
             other => return other.map_err(DaemonError::Apply),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::fake::Recorder;
+    use cloison_core::alert::Alert;
+
+    fn run<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    fn options(dir: &std::path::Path) -> Options {
+        Options {
+            config_path: dir.join("cloison.toml"),
+            state_dir: dir.join("state"),
+            runtime_dir: dir.join("run"),
+        }
+    }
+
+    #[test]
+    fn the_untouched_example_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = options(dir.path());
+        std::fs::write(
+            &opts.config_path,
+            include_bytes!("../../../../config/cloison.toml"),
+        )
+        .unwrap();
+        // Even with a last known good configuration to fall back to: the admin put the
+        // example back, which is not a configuration for this box.
+        state::save(&opts.state_dir, include_str!("../../../../config/lab.toml")).unwrap();
+        let kernel = Recorder::new();
+        let mut sink: Vec<Alert> = Vec::new();
+        match run(start(&opts, &kernel, &mut sink)) {
+            Err(DaemonError::UntouchedExample(e)) => {
+                assert!(e.to_string().contains("unedited"), "{e}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            kernel.calls(),
+            Vec::<String>::new(),
+            "no table, no sysctl, no link"
+        );
+        assert!(sink.is_empty(), "{sink:?}");
+    }
+
+    #[test]
+    fn an_edited_example_is_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = options(dir.path());
+        let mut text = include_str!("../../../../config/lab.toml").to_owned();
+        text.push_str("# edited\n");
+        std::fs::write(&opts.config_path, text).unwrap();
+        let kernel = Recorder::new();
+        let mut sink: Vec<Alert> = Vec::new();
+        run(start(&opts, &kernel, &mut sink)).unwrap();
+        assert!(
+            !kernel.calls_of(&["apply_ruleset"]).is_empty(),
+            "{:?}",
+            kernel.calls()
+        );
     }
 }

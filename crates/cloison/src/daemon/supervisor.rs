@@ -68,6 +68,8 @@ pub struct Supervisor<K: Kernel, S: Sink> {
     started: Instant,
     /// Alerts of the last hour, for `cloison status`.
     recent: VecDeque<(SystemTime, &'static str)>,
+    /// Alerts since start, by kind, for `cloison metrics`.
+    alerts_total: BTreeMap<&'static str, u64>,
     drift_repairs: u64,
     /// The differences last reported as drift, so a drift that stays (repair = false,
     /// or a repair that fails) is reported once, not at every reading.
@@ -115,6 +117,7 @@ impl<K: Kernel, S: Sink> Supervisor<K, S> {
             pending: None,
             started: Instant::now(),
             recent: VecDeque::new(),
+            alerts_total: BTreeMap::new(),
             drift_repairs: 0,
             last_drift: None,
             checked_generation: None,
@@ -178,6 +181,7 @@ impl<K: Kernel, S: Sink> Supervisor<K, S> {
         self.sink.write(alert);
         let now = SystemTime::now();
         self.recent.push_back((now, alert.kind().name()));
+        *self.alerts_total.entry(alert.kind().name()).or_insert(0) += 1;
         while self.recent.front().is_some_and(|(t, _)| {
             now.duration_since(*t).unwrap_or_default() > Duration::from_secs(3600)
         }) {
@@ -506,7 +510,24 @@ impl<K: Kernel, S: Sink> Supervisor<K, S> {
     pub async fn reload(&mut self, confirm: Option<Duration>) -> Result<String, String> {
         notify::reloading();
         let result = match config_file::load(&self.opts.config_path) {
-            Ok(l) => self.switch_to(Running::from_file(l), confirm).await,
+            Ok(l) if config_file::is_shipped_example(l.source.as_bytes()) => {
+                let why = config_file::UntouchedExample {
+                    path: self.opts.config_path.clone(),
+                }
+                .to_string();
+                self.reject(&why);
+                Err(why)
+            }
+            Ok(l) => match (confirm, self.rolled_back(&l.hash)) {
+                // Rolled back unconfirmed: never applied again implicitly; only an
+                // explicit `reload --confirm` tries it again.
+                (None, Some(rb)) => {
+                    let why = rolled_back_reason(&self.opts.config_path, &rb);
+                    self.reject(&why);
+                    Err(why)
+                }
+                _ => self.switch_to(Running::from_file(l), confirm).await,
+            },
             Err(e) => {
                 let errors = e.lines();
                 self.reject(&errors);
@@ -520,11 +541,47 @@ impl<K: Kernel, S: Sink> Supervisor<K, S> {
         result
     }
 
+    /// Why a request naming configuration file `asked` must be refused: this daemon runs
+    /// another one (a `-c` for another daemon, or a typo); `None` when it is the same
+    /// file or the client named none.
+    pub fn refuse_other_config(&self, asked: Option<&str>) -> Option<String> {
+        let asked = std::path::Path::new(asked?);
+        let ours = &self.opts.config_path;
+        let same = |p: &std::path::Path| {
+            std::fs::canonicalize(p)
+                .ok()
+                .or_else(|| std::path::absolute(p).ok())
+        };
+        if same(asked) == same(ours) {
+            return None;
+        }
+        Some(format!(
+            "this daemon runs {}; `reload` and `confirm` act on that file, not on {}. Drop -c, or run the daemon with that file (cloison run -c {})",
+            ours.display(),
+            asked.display(),
+            asked.display()
+        ))
+    }
+
+    /// The rollback record of the configuration hashed `hash`, if it was rolled back.
+    fn rolled_back(&self, hash: &Hash) -> Option<state::RolledBack> {
+        match state::rolled_back(&self.opts.state_dir) {
+            Ok(all) => all.into_iter().rev().find(|r| &r.hash == hash),
+            Err(e) => {
+                tracing::warn!(cause = %e, "cannot read the rolled-back configurations");
+                None
+            }
+        }
+    }
+
     /// `cloison confirm`: the configuration on trial becomes the last known good.
     pub fn confirm(&mut self) -> Result<String, String> {
         match self.pending.take() {
             Some(_) => {
                 self.save_last_good();
+                if let Err(e) = state::forget_rollback(&self.opts.state_dir, &self.running.hash) {
+                    tracing::warn!(cause = %e, "cannot update the rolled-back configurations");
+                }
                 notify::status(&self.status_line());
                 Ok(format!(
                     "configuration {} confirmed; it is now the last known good",
@@ -601,6 +658,18 @@ impl<K: Kernel, S: Sink> Supervisor<K, S> {
         let Some(Pending { confirmed, .. }) = self.pending.take() else {
             return;
         };
+        let record = state::RolledBack {
+            hash: self.running.hash.clone(),
+            at: SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            back_to: confirmed.hash.clone(),
+        };
+        // Recorded first: even if putting the old one back fails, the file on trial is
+        // never applied again implicitly.
+        if let Err(e) = state::record_rollback(&self.opts.state_dir, record) {
+            tracing::error!(cause = %e, "cannot record the rollback: a restart could apply the unconfirmed configuration again");
+        }
         let back_to = confirmed.hash.short().to_owned();
         tracing::warn!(%back_to, "not confirmed in time: rolling back");
         notify::reloading();
@@ -621,8 +690,10 @@ impl<K: Kernel, S: Sink> Supervisor<K, S> {
         notify::ready(&self.status_line());
     }
 
-    /// What `cloison status` shows of the daemon; `capture` comes from the event loop.
-    pub fn status(
+    /// What `cloison status` and `cloison metrics` show of the daemon, with a fresh check
+    /// of the live table against the configuration in force; `capture` comes from the
+    /// event loop.
+    pub async fn status(
         &self,
         capture: BTreeMap<String, super::control::CaptureCounters>,
     ) -> DaemonStatus {
@@ -633,9 +704,15 @@ impl<K: Kernel, S: Sink> Supervisor<K, S> {
                 *alerts.entry((*k).to_owned()).or_insert(0) += 1;
             }
         }
+        let uptime_secs = self.started.elapsed().as_secs();
+        let (live, live_error) =
+            match crate::status::check(&self.running.config, &self.kernel).await {
+                Ok(s) => (Some(s), None),
+                Err(e) => (None, Some(crate::status::error_text(&e))),
+            };
         DaemonStatus {
             pid: std::process::id(),
-            uptime_secs: self.started.elapsed().as_secs(),
+            uptime_secs,
             config_path: self.opts.config_path.display().to_string(),
             config_hash: self.running.hash.clone(),
             config_source: self.running.origin.to_owned(),
@@ -646,8 +723,25 @@ impl<K: Kernel, S: Sink> Supervisor<K, S> {
                     .as_secs()
             }),
             alerts_last_hour: alerts,
+            last_rollback: state::rolled_back(&self.opts.state_dir)
+                .ok()
+                .and_then(|mut all| all.pop()),
             capture,
             drift_repairs: self.drift_repairs,
+            router: self.router.clone(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            started_at: SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs()
+                .saturating_sub(uptime_secs),
+            alerts_total: self
+                .alerts_total
+                .iter()
+                .map(|(k, n)| ((*k).to_owned(), *n))
+                .collect(),
+            live,
+            live_error,
         }
     }
 
@@ -655,6 +749,17 @@ impl<K: Kernel, S: Sink> Supervisor<K, S> {
     pub fn state_dir(&self) -> &PathBuf {
         &self.opts.state_dir
     }
+}
+
+/// Why a rolled-back file is refused, in words: when, why, what to do.
+pub fn rolled_back_reason(path: &std::path::Path, rb: &state::RolledBack) -> String {
+    format!(
+        "{} (configuration {}) was applied with `reload --confirm` on {} and rolled back to {} because `cloison confirm` did not come in time; it is not applied again by itself. Edit the file to try another configuration, or run `cloison reload --confirm SECONDS` to try this one again",
+        path.display(),
+        rb.hash.short(),
+        cloison_core::alert::rfc3339(rb.at.saturating_mul(1_000_000)),
+        rb.back_to.short()
+    )
 }
 
 #[cfg(test)]
@@ -955,6 +1060,23 @@ mod tests {
             applied.last().unwrap().message().contains("rolled back"),
             "{applied:?}"
         );
+        // The file is still there: a reload, a SIGHUP or a restart must not apply it.
+        let err = run(b.sup.reload(None)).unwrap_err();
+        assert!(
+            err.contains("rolled back") && err.contains("reload --confirm"),
+            "{err}"
+        );
+        assert_eq!(b.sup.running_hash(), &first);
+        assert!(
+            run(b.sup.status(Default::default()))
+                .last_rollback
+                .is_some()
+        );
+        // Trying it again on purpose is allowed; confirming it makes it good.
+        run(b.sup.reload(Some(Duration::from_secs(60)))).unwrap();
+        b.sup.confirm().unwrap();
+        assert!(state::rolled_back(b.sup.state_dir()).unwrap().is_empty());
+        run(b.sup.reload(None)).unwrap();
     }
 
     #[test]
