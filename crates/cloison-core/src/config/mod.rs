@@ -235,7 +235,6 @@ impl Config {
         self.uplinks.iter().find(|u| u.name.as_str() == name)
     }
 
-    /// One line for logs and `cloison check`.
     /// What `cloison check` warns about: valid, but probably not what is meant.
     pub fn warnings(&self) -> Vec<Warning> {
         let mut out = Vec::new();
@@ -258,6 +257,7 @@ impl Config {
         out
     }
 
+    /// One line for logs and `cloison check`.
     pub fn summary(&self) -> String {
         let segs: Vec<String> = self
             .segments
