@@ -285,10 +285,14 @@ fn check_warns_when_the_input_stays_open() {
         p
     };
     let lab = std::fs::read_to_string(common::LAB_TOML).unwrap();
+    // The configuration's warnings only: not the one about this machine's own
+    // /etc/nftables.conf (a `flush ruleset` there is warned about too).
+    let no_nftables_conf = dir.path().join("no-nftables.conf");
     let check = |p: &Path| {
         std::process::Command::new(common::programs().cloison)
             .args(["check", "-c"])
             .arg(p)
+            .env("CLOISON_NFTABLES_CONF", &no_nftables_conf)
             .output()
             .unwrap()
     };
