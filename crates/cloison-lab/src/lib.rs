@@ -396,6 +396,7 @@ impl Lab {
                 .collect(),
             listeners: self.listener_pids(),
             session: Some(registry::Session::current()),
+            creator_pid_ns: registry::pid_namespace(),
         }
     }
 
