@@ -413,7 +413,13 @@ impl Fleet {
             .collect();
         collector.start_prometheus(&boxes_addr, options)?;
 
-        let lab_text = include_str!("../../../config/lab.toml");
+        // The box's wire to the collector is an interface cloison does not manage: trusted,
+        // as an admin's management network would be, or the scrapes are dropped on input.
+        let lab_text = include_str!("../../../config/lab.toml").replacen(
+            "ssh_port = 22",
+            &format!("ssh_port = 22\ntrusted_interfaces = [\"{BOX_IF}\"]"),
+            1,
+        );
         let mut fleet = Fleet {
             boxes: Vec::new(),
             collector,
