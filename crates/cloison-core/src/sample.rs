@@ -45,10 +45,26 @@ pub struct Sample {
     pub src_mac: Option<[u8; 6]>,
     /// The start of the network-layer packet (at most `COPY_RANGE` bytes).
     pub packet: Vec<u8>,
+    /// The packet's mark, when it had one (`names::VERIFY_MARK`: a `cloison verify` probe).
+    pub mark: Option<u32>,
 }
 
 /// What the sample says about the flow; `None` for prefixes that are not segment events.
 pub fn decode(sample: &Sample, config: &Config) -> Option<FlowKey> {
+    let mut key = decode_attempt(sample, config)?;
+    if sample.mark == Some(crate::names::VERIFY_MARK) {
+        // A `cloison verify` probe: said so, and one flow per source, kind and destination
+        // class, so that a run's hundreds of probes take a handful of entries, not the
+        // budget that real attempts need.
+        key.technique = Some(Technique::VerifyProbe);
+        key.dst_ip = None;
+        key.proto = None;
+        key.dst_port = None;
+    }
+    Some(key)
+}
+
+fn decode_attempt(sample: &Sample, config: &Config) -> Option<FlowKey> {
     if sample.prefix == TRUNK_UNTAGGED {
         // Untagged on the trunk: no segment; whatever it was for, it met no service.
         let mut key = FlowKey::new(EventKind::RouterAccess);
@@ -331,6 +347,7 @@ mod tests {
             ifindex_in: Some(7),
             src_mac: Some([2, 0, 0, 0, 0, 0x15]),
             packet: SYN_TO_SMB.to_vec(),
+            mark: None,
         };
         let k = decode(&s, &c).unwrap();
         assert_eq!(k.kind, EventKind::CrossSegment);
@@ -351,6 +368,26 @@ mod tests {
         assert_eq!(k.proto, Some(L4::Tcp));
         assert_eq!(k.dst_port, Some(445));
         assert_eq!(k.ifindex, Some(7));
+    }
+
+    #[test]
+    fn a_verify_probe_is_said_to_be_one_and_folds_by_destination_class() {
+        let c = lab();
+        let mut s = Sample {
+            prefix: "kiosk/mairie".into(),
+            ifindex_in: Some(7),
+            src_mac: Some([2, 0xc1, 5, 0, 0, 1]),
+            packet: SYN_TO_SMB.to_vec(),
+            mark: Some(crate::names::VERIFY_MARK),
+        };
+        let k = decode(&s, &c).unwrap();
+        assert_eq!(k.kind, EventKind::CrossSegment);
+        assert_eq!(k.technique, Some(Technique::VerifyProbe));
+        assert_eq!(k.src_ip, Some("192.168.20.15".parse().unwrap()));
+        assert_eq!((k.dst_ip, k.proto, k.dst_port), (None, None, None));
+        // Any other mark is nobody's business here.
+        s.mark = Some(1);
+        assert_eq!(decode(&s, &c).unwrap().dst_port, Some(445));
     }
 
     #[test]

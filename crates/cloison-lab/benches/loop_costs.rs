@@ -77,6 +77,7 @@ fn smb_sample() -> Sample {
         ifindex_in: Some(IFINDEX_SEG_KIOSK),
         src_mac: Some(HOST_KIOSK),
         packet: cloison_core::sample::headers_only(&frame[14..]).to_vec(),
+        mark: None,
     }
 }
 

@@ -21,6 +21,7 @@ fn sampled(prefix: &str, packet: &[u8]) -> cloison_core::alert::event::FlowKey {
         ifindex_in: Some(IFINDEX_SEG_KIOSK),
         src_mac: Some(HOST_KIOSK),
         packet: headers_only(copy).to_vec(),
+        mark: None,
     };
     decode(&s, &lab_config()).expect("a segment's counter")
 }

@@ -119,6 +119,48 @@ fn verify_passes_then_names_each_hole_and_the_wall_that_let_it_through() {
     assert_eq!(passed[0]["CLOISON_VERIFY_PROBES"], probes.to_string());
     assert!(leftovers(&rig).is_empty(), "{:?}", leftovers(&rig));
     assert!(rig.events("isolation_breach").is_empty());
+    // The running daemon alerted the blocked probes as what they are: CLOISON_VERIFY=1,
+    // a handful of entries (one per source, kind and destination class), no attack.
+    let probe_ips: Vec<String> = doc["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|h| [h["address"].as_str(), h["address6"].as_str()])
+        .flatten()
+        .map(str::to_owned)
+        .collect();
+    let from_probes = |kind: &str| -> Vec<Value> {
+        rig.events(kind)
+            .into_iter()
+            .filter(|e| {
+                e["CLOISON_SRC_IP"]
+                    .as_str()
+                    .is_some_and(|ip| probe_ips.iter().any(|p| p == ip))
+            })
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while from_probes("cross_segment").is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "no alert for the blocked probes: {}",
+            rig.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let probe_alerts: Vec<Value> = ["cross_segment", "router_access"]
+        .into_iter()
+        .flat_map(from_probes)
+        .collect();
+    for e in &probe_alerts {
+        assert_eq!(e["CLOISON_VERIFY"], "1", "{e:#}");
+        assert_eq!(e["CLOISON_TECHNIQUE"], "verify_probe", "{e:#}");
+    }
+    assert!(
+        probe_alerts.len() <= 40,
+        "{} entries for {probes} probes",
+        probe_alerts.len()
+    );
 
     // The daemon would repair what follows within seconds: stop it, as an intruder who
     // got root would.

@@ -760,6 +760,9 @@ fn push_flow_fields(a: &mut Alert, names: &Names, key: &FlowKey) {
     }
     if let Some(t) = key.technique {
         a.push(field::TECHNIQUE, t.name());
+        if t == Technique::VerifyProbe {
+            a.push(field::VERIFY, 1);
+        }
     }
     if let Some(o) = key.origin {
         a.push(field::ORIGIN, o.name());
@@ -1093,6 +1096,20 @@ mod tests {
         let first = flow_alert(&names(), &smb(), None, 1, (t0, t0), Repeat::First);
         assert!(first.message().ends_with("(SMB): blocked, first packet"));
         assert!(!first.is_summary());
+    }
+
+    #[test]
+    fn a_verify_probe_is_marked_and_says_it_is_no_attack() {
+        let mut k = smb();
+        k.technique = Some(Technique::VerifyProbe);
+        let a = flow_alert(&names(), &k, None, 1, (0, 0), Repeat::First);
+        assert_eq!(a.field(field::VERIFY), Some("1"));
+        assert_eq!(a.field(field::TECHNIQUE), Some("verify_probe"));
+        assert!(a.message().contains("not an attack"), "{}", a.message());
+        assert_eq!(
+            flow_alert(&names(), &smb(), None, 1, (0, 0), Repeat::First).field(field::VERIFY),
+            None
+        );
     }
 
     #[test]

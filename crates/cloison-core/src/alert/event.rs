@@ -219,10 +219,13 @@ pub enum Technique {
     /// impersonates the router at layer 2 (switches then send them the router's frames),
     /// or a loop sends the router's frames back.
     RouterMac,
+    /// A probe of `cloison verify` (it carries the verify mark): proof being made, not an
+    /// attack.
+    VerifyProbe,
 }
 
 impl Technique {
-    pub const ALL: [Technique; 12] = [
+    pub const ALL: [Technique; 13] = [
         Technique::Traceroute,
         Technique::DirectedBroadcast,
         Technique::IcmpError,
@@ -235,6 +238,7 @@ impl Technique {
         Technique::NeighbourAdvert,
         Technique::NeighbourSolicit,
         Technique::RouterMac,
+        Technique::VerifyProbe,
     ];
 
     /// The `CLOISON_TECHNIQUE` value.
@@ -252,6 +256,7 @@ impl Technique {
             Technique::NeighbourAdvert => "neighbour_advert",
             Technique::NeighbourSolicit => "neighbour_solicit",
             Technique::RouterMac => "router_mac",
+            Technique::VerifyProbe => "verify_probe",
         }
     }
 
@@ -276,6 +281,7 @@ impl Technique {
             Technique::NeighbourAdvert => "neighbour advertisement",
             Technique::NeighbourSolicit => "neighbour solicitation",
             Technique::RouterMac => "the router's own MAC",
+            Technique::VerifyProbe => "a probe of `cloison verify`, not an attack",
         }
     }
 }
