@@ -432,6 +432,17 @@ impl Page<'_> {
             return;
         }
         o.raw("<p>").text(w.alerts_intro).raw("</p>\n");
+        if d.verify_probes.entries > 0 {
+            o.raw("<p class=\"note\" id=\"verify-probes\">")
+                .fill(
+                    w.verify_probes_note,
+                    &[
+                        &self.num(d.verify_probes.packets),
+                        &self.num(d.verify_probes.entries),
+                    ],
+                )
+                .raw("</p>\n");
+        }
 
         o.raw("<h3>")
             .text(w.by_kind)
