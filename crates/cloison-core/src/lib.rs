@@ -10,6 +10,8 @@
 //! - `sample`: what a sampled drop (NFLOG) says about its flow.
 //! - `report`: journal entries in, the HTML page of `cloison report` out.
 //! - `counter` and `hash`: the names and hashes other tools and people rely on.
+//! - `metrics`: a box's reading in the Prometheus text format; `verify`: the record of
+//!   the last `cloison verify`; `describe`: the policy and durations in words.
 //!
 //! No I/O, no clock reads, no tokio, no libc: the compiler holds the purity the
 //! documentation promises. The edges that apply all this live in the `cloison` crate.
@@ -17,12 +19,16 @@
 pub mod alert;
 pub mod config;
 pub mod counter;
+pub mod describe;
 pub mod hash;
 pub mod inspect;
+pub mod metrics;
 pub mod names;
 pub mod nft;
 pub mod plan;
+pub mod policy;
 pub mod report;
 pub mod sample;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+pub mod verify;

@@ -18,6 +18,14 @@ pub const NFLOG_GROUP: u32 = 1793;
 pub const LOG_RATE_PER_SECOND: u32 = 50;
 pub const LOG_BURST: u32 = 100;
 
+/// The packet mark of `cloison verify`'s probes, set by the eBPF program that injects
+/// them into a segment interface (never by anything a host sends). The ruleset's first
+/// rule turns nftables tracing on for packets so marked, which is how verify sees each
+/// probe's verdict; the daemon reads the mark in NFLOG samples to label the probes'
+/// alerts (`CLOISON_VERIFY=1`). Routing rules that match marks (`fwmark`) would treat
+/// the probes differently from hosts: cloison installs none.
+pub const VERIFY_MARK: u32 = 0x0c10_5e00;
+
 /// Base chains. `sources` checks source addresses (prerouting, before conntrack);
 /// `segments` decides where a segment's packets may go (prerouting, before routing).
 pub const CHAIN_SOURCES: &str = "sources";

@@ -14,13 +14,16 @@
 //! them.
 
 pub mod cli;
+pub mod deb;
 pub mod demo;
+pub mod fleet;
 pub mod frames;
 mod interrupt;
 pub mod journal;
 mod keep;
 mod narrate;
 mod netns;
+pub mod packages;
 mod probe;
 pub mod programs;
 mod registry;

@@ -78,6 +78,11 @@ pub struct Session {
     /// (sudo's `use_pty`, Debian's default, gives each command a session of its own).
     pub sid: u32,
     pub sid_start: Option<u64>,
+    /// Else, when the session's leader is outside this process's PID namespace (the kernel
+    /// then shows session 0: a container, a CI runner), that namespace (the inode of
+    /// /proc/self/ns/pid): everything started in it is one session.
+    #[serde(default)]
+    pub pid_ns: Option<u64>,
     /// Who, to name in messages: SUDO_USER, else USER.
     pub user: Option<String>,
 }
@@ -105,6 +110,12 @@ fn terminal_session() -> u32 {
         pid = ppid;
     }
     chosen
+}
+
+/// This process's PID namespace, as the inode /proc/self/ns/pid links to.
+fn pid_namespace() -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self/ns/pid").ok().map(|m| m.ino())
 }
 
 /// A process's command name, parent and session (/proc/PID/stat fields 2, 4 and 6).
@@ -140,6 +151,7 @@ impl Session {
             audit,
             sid,
             sid_start: start_time(sid),
+            pid_ns: (sid == 0).then(pid_namespace).flatten(),
             user: std::env::var("SUDO_USER")
                 .or_else(|_| std::env::var("USER"))
                 .ok(),
@@ -150,7 +162,8 @@ impl Session {
     pub fn same(&self, other: &Session) -> bool {
         match (self.audit, other.audit) {
             (Some(a), Some(b)) => a == b,
-            _ => self.sid != 0 && self.sid == other.sid && self.sid_start == other.sid_start,
+            _ if self.sid != 0 => self.sid == other.sid && self.sid_start == other.sid_start,
+            _ => other.sid == 0 && self.pid_ns.is_some() && self.pid_ns == other.pid_ns,
         }
     }
 
@@ -454,6 +467,7 @@ mod tests {
             audit: None,
             sid,
             sid_start: start,
+            pid_ns: None,
             user: None,
         };
         assert!(terminal(10, Some(5)).same(&terminal(10, Some(5))));
@@ -466,6 +480,16 @@ mod tests {
             !terminal(0, None).same(&terminal(0, None)),
             "no session is nobody's"
         );
+        let contained = |ns| Session {
+            pid_ns: Some(ns),
+            ..terminal(0, None)
+        };
+        assert!(
+            contained(7).same(&contained(7)),
+            "one PID namespace whose session leader is outside it"
+        );
+        assert!(!contained(7).same(&contained(8)));
+        assert!(!contained(7).same(&terminal(10, Some(5))));
         let login = |audit, sid| Session {
             audit: Some(audit),
             ..terminal(sid, Some(1))

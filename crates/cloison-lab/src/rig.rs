@@ -1,5 +1,5 @@
 //! A rig: the lab, a private journald, and `cloison run` started in the lab's router the
-//! way systemd would (inside the journal's mount namespace, with NOTIFY_SOCKET, state and
+//! way systemd would (inside the journal's mount and UTS namespaces, with NOTIFY_SOCKET, state and
 //! runtime directories of its own). Used by the integration tests and `cloison-lab`.
 //!
 //! Everything a rig adds to the lab is removed with it, whichever way the lab goes (drop,
@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::journal::PrivateJournal;
+use crate::journal::{JournalOptions, PrivateJournal};
 use crate::registry::{self, LabRecord, RegistryError};
 use crate::{Lab, LabError, LabOptions, Node, Programs, Reach, tcp_connect};
 use cloison_core::config::Config;
@@ -80,7 +80,7 @@ impl Rig {
     /// Builds the lab for `config` (read from `config_path`, which is copied into the
     /// rig's directory so it can be edited) and starts the journal; not the daemon.
     pub fn new(config: &Config, config_path: &Path, programs: &Programs) -> Result<Rig, RigError> {
-        Rig::build(config, programs, |to| {
+        Rig::build(config, programs, JournalOptions::default(), |to| {
             std::fs::copy(config_path, to).map(drop)
         })
     }
@@ -92,16 +92,30 @@ impl Rig {
         text: &str,
         programs: &Programs,
     ) -> Result<Rig, RigError> {
-        Rig::build(config, programs, |to| std::fs::write(to, text))
+        Rig::build(config, programs, JournalOptions::default(), |to| {
+            std::fs::write(to, text)
+        })
+    }
+
+    /// Like `with_config_text`, with a journal made as `journal` says (a box of a fleet:
+    /// its own hostname and ids; or sealed, persistent storage).
+    pub fn with_journal(
+        config: &Config,
+        text: &str,
+        programs: &Programs,
+        journal: JournalOptions,
+    ) -> Result<Rig, RigError> {
+        Rig::build(config, programs, journal, |to| std::fs::write(to, text))
     }
 
     fn build(
         config: &Config,
         programs: &Programs,
+        journal: JournalOptions,
         write_config: impl FnOnce(&Path) -> std::io::Result<()>,
     ) -> Result<Rig, RigError> {
         let lab = Lab::up(&LabOptions::new(config, &programs.lab))?;
-        let journal = PrivateJournal::start()?;
+        let journal = PrivateJournal::start_with(journal)?;
         let dir = registry::log_dir(lab.id()).join("rig");
         let prepare = || -> std::io::Result<()> {
             std::fs::create_dir_all(&dir)?;
@@ -181,6 +195,7 @@ impl Rig {
                 "--mount={}",
                 self.journal.mount_ns_path().display()
             ))
+            .arg(format!("--uts={}", self.journal.uts_ns_path().display()))
             .arg(format!("--net=/run/netns/{}", self.lab.ns(Node::Router)))
             .arg("--")
             .arg(&self.programs.cloison)
@@ -329,6 +344,7 @@ impl Rig {
             .args(args)
             .args(["-c", self.config_path().to_str().expect("utf-8 path")])
             .env("CLOISON_RUNTIME_DIR", self.runtime_dir())
+            .env("CLOISON_STATE_DIR", self.state_dir())
             .output()
             .expect("run cloison")
     }
@@ -437,7 +453,7 @@ impl Rig {
 }
 
 /// Whether process `pid` runs; a zombie (exited, not yet waited for) counts as gone.
-pub(super) fn alive(pid: u32) -> bool {
+pub fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|s| {

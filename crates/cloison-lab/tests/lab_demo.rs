@@ -462,6 +462,7 @@ fn down_removes_this_sessions_labs_and_never_another_persons() {
         audit: None,
         sid: other_pid,
         sid_start: Some(start_time(other_pid)),
+        pid_ns: None,
         user: Some("someone-else".to_owned()),
     };
     let theirs = FakeLab::new(other_pid, 1, true, someone);

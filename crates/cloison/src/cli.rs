@@ -77,7 +77,12 @@ pub enum Command {
         remove: bool,
     },
 
-    /// Show whether the live ruleset matches the configuration, and the drop counters.
+    /// Show whether the live ruleset matches the configuration, the drop counters, the
+    /// policy in words and the daemon's view.
+    ///
+    /// Root reads the live table itself; members of the `cloison` group get it through
+    /// the running daemon. `--json` output carries `schema_version` (1), `version`,
+    /// `router` and `timestamp` (Unix seconds).
     #[command(after_long_help = exit_help("status"))]
     Status {
         /// Machine-readable output.
@@ -86,6 +91,20 @@ pub enum Command {
         /// Also fail when the cloison daemon is not running.
         #[arg(long)]
         require_daemon: bool,
+    },
+
+    /// Print the box's metrics in the Prometheus text format (for node_exporter).
+    ///
+    /// Drop counters per pair (exact), alerts by kind, whether the ruleset is in sync,
+    /// the configuration in force, the daemon, the capture, and the last `cloison
+    /// verify`. Works as root or as a member of the `cloison` group (through the daemon).
+    /// cloison-metrics.timer writes it every 30 s to
+    /// /var/lib/prometheus/node-exporter/cloison.prom.
+    #[command(after_long_help = exit_help("metrics"))]
+    Metrics {
+        /// Replace FILE atomically (write beside it, then rename) instead of printing.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
 
     /// Run the daemon: apply, watch for drift, inspect traffic, write alerts.
@@ -150,6 +169,28 @@ pub enum Command {
         directory: Option<PathBuf>,
     },
 
+    /// Prove the isolation on this box, with real packets through the live rules.
+    ///
+    /// A temporary probe host is attached to each segment's interface (a network
+    /// namespace of its own, joined by a veth pair and eBPF redirects), so its packets
+    /// enter the router exactly as a host of the segment's would. From each, toward every
+    /// other segment, the router, private space and the Internet: TCP connects on the
+    /// `[verify] ports`, UDP 53 and 123, ICMP echo, IPv6 too where configured. Each probe
+    /// is judged three ways: what came back, the ruleset's verdict (nftables tracing), and
+    /// the second wall's (a route query). Everything attached is removed afterwards, on
+    /// error and Ctrl-C too. Every run is journaled (`verify_passed`, `verify_failed`; a
+    /// blocked probe that got through a wall is an `isolation_breach` with
+    /// CLOISON_VERIFY=1) and recorded in the state directory for `cloison metrics`.
+    #[command(after_long_help = exit_help("verify"))]
+    Verify {
+        /// List the probes without sending anything.
+        #[arg(long)]
+        dry_run: bool,
+        /// Machine-readable output: every probe with what each wall did.
+        #[arg(long)]
+        json: bool,
+    },
+
     /// Internal (cloison.service's ExecCondition): exit 1, saying why, when the
     /// configuration is the example the package installs, unedited; 0 otherwise.
     #[command(hide = true)]
@@ -208,6 +249,17 @@ pub fn exit_statuses(command: &str) -> &'static [(u8, &'static str)] {
                 "the ruleset drifted or is missing, or (with --require-daemon) the daemon is not running",
             ),
             UNREADABLE,
+            (
+                3,
+                "the live table could not be checked at all (no permission to read it and no daemon to ask): this says nothing about drift",
+            ),
+        ],
+        "metrics" => &[
+            (0, "the metrics were written"),
+            (
+                2,
+                "the configuration cannot be used and the daemon does not answer (nothing is written then)",
+            ),
         ],
         "run" => &[
             (0, "stopped by SIGTERM or SIGINT (the rules stay in place)"),
@@ -216,6 +268,21 @@ pub fn exit_statuses(command: &str) -> &'static [(u8, &'static str)] {
                 "could not start: no usable configuration (nor a last known good one), the unedited example, or applying failed",
             ),
             (2, "the command line is wrong"),
+        ],
+        "verify" => &[
+            (
+                0,
+                "every probe met the configuration (with --dry-run: the probes were listed)",
+            ),
+            (
+                1,
+                "some probe did not: a blocked flow got through a wall, or an allowed one did not pass",
+            ),
+            UNREADABLE,
+            (
+                3,
+                "could not verify (no interface, no permission, another run going on); nothing was left attached",
+            ),
         ],
         "reload" | "confirm" => &[
             (0, "the daemon did it"),

@@ -19,3 +19,4 @@ pub mod manual;
 pub mod nflog;
 pub mod sockopt;
 pub mod status;
+pub mod verify;

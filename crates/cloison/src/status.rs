@@ -1,6 +1,8 @@
-//! The drift check and what `cloison status` shows: does the live table match the
-//! configuration, does the second wall (policy routing), their hashes, and the per-pair
-//! drop counters.
+//! The drift check and what `cloison status` and `cloison metrics` show: does the live
+//! table match the configuration, does the second wall (policy routing), their hashes,
+//! and the per-pair drop counters; read directly when this process may (root,
+//! CAP_NET_ADMIN), else asked of the daemon (for members of the `cloison` group), else
+//! "could not check", never a guess.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -9,9 +11,10 @@ use cloison_core::config::Config;
 use cloison_core::hash::Hash;
 use cloison_core::nft::{Counts, Sync, canonical::canonical, compare, counters};
 use cloison_core::plan::{self, ruleset_hash};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::kernel::{Kernel, LinkError, NftError};
+use crate::daemon::control::{self, DaemonStatus, Request, Response};
+use crate::kernel::{Kernel, LinkError, NftError, System};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StatusError {
@@ -21,7 +24,7 @@ pub enum StatusError {
     Routing(#[source] LinkError),
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Status {
     pub sync: Sync,
     /// What differs in the second wall (policy routing); empty when it matches.
@@ -41,8 +44,117 @@ impl Status {
     }
 }
 
-/// Compares the live table and policy routing with the configuration's plan. Runs
-/// inside a tokio runtime (rtnetlink is async).
+/// Who read the live table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckedBy {
+    /// This process, with nft.
+    Itself,
+    /// The daemon, against the configuration it runs (this process may not read the
+    /// table: not root).
+    Daemon,
+}
+
+/// One look at the box: the live table (or why it could not be read) and the daemon
+/// (or why it does not answer).
+#[derive(Debug, Clone)]
+pub struct Observation {
+    pub check: Result<(Status, CheckedBy), String>,
+    pub daemon: Result<DaemonStatus, NoDaemon>,
+}
+
+/// Why the daemon gave no status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoDaemon {
+    /// No socket, or nobody listening on it.
+    NotRunning(String),
+    /// It may run, but this process cannot talk to it (permissions, timeout, protocol).
+    Unreachable(String),
+}
+
+impl std::fmt::Display for NoDaemon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoDaemon::NotRunning(why) | NoDaemon::Unreachable(why) => f.write_str(why),
+        }
+    }
+}
+
+impl Observation {
+    /// Reads the live table and policy routing against `config` and asks the daemon
+    /// whose control socket is in `runtime_dir` (within `timeout`).
+    pub fn take(
+        config: &Config,
+        runtime_dir: &std::path::Path,
+        timeout: std::time::Duration,
+    ) -> Observation {
+        let local = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt.block_on(check(config, &System::new())),
+            Err(e) => Err(StatusError::Routing(LinkError::Connect(e))),
+        };
+        let daemon = match control::request(runtime_dir, &Request::Status, timeout) {
+            Ok(Response::Status(d)) => Ok(*d),
+            Ok(other) => Err(NoDaemon::Unreachable(format!(
+                "it answered something else: {other:?}"
+            ))),
+            Err(e @ control::ControlError::NotRunning { .. }) => {
+                Err(NoDaemon::NotRunning(error_text(&e)))
+            }
+            Err(e) => Err(NoDaemon::Unreachable(error_text(&e))),
+        };
+        let check = match local {
+            Ok(s) => Ok((s, CheckedBy::Itself)),
+            Err(own) => match &daemon {
+                Ok(DaemonStatus { live: Some(s), .. }) => Ok((s.clone(), CheckedBy::Daemon)),
+                Ok(d) => Err(format!(
+                    "cannot read the live table ({}); the daemon could not either ({})",
+                    error_text(&own),
+                    d.live_error
+                        .as_deref()
+                        .unwrap_or("an older daemon that does not say")
+                )),
+                Err(why) => Err(format!(
+                    "cannot read the live table ({}), and cannot ask the daemon: {why}",
+                    error_text(&own)
+                )),
+            },
+        };
+        Observation { check, daemon }
+    }
+}
+
+/// An error and its causes on one line, `what: cause: cause` (a tool's multi-line
+/// stderr joined with `; `).
+pub fn error_text(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        parts.push(c.to_string());
+        cause = c.source();
+    }
+    parts
+        .join(": ")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The router's name as alerts carry it: the configuration's, else the hostname.
+pub fn router_name(config: &Config) -> String {
+    config
+        .router
+        .name
+        .clone()
+        .unwrap_or_else(crate::daemon::supervisor::hostname)
+}
+
+/// Compares the live table and policy routing with the configuration's plan (the drift
+/// check). Runs inside a tokio runtime (rtnetlink is async).
 pub async fn check<K: Kernel>(config: &Config, kernel: &K) -> Result<Status, StatusError> {
     let plan = plan::plan(config);
     let live = kernel.list_table().map_err(StatusError::Ruleset)?;

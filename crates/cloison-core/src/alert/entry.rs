@@ -63,6 +63,8 @@ pub mod field {
     pub const VERIFY_FAILURES: &str = "CLOISON_VERIFY_FAILURES";
     /// `verify_*`: the whole result, a JSON document (`report::VerifyResult`).
     pub const VERIFY_RESULT: &str = "CLOISON_VERIFY_RESULT";
+    /// `1` on entries about `cloison verify`'s own probes: never an attack.
+    pub const VERIFY: &str = "CLOISON_VERIFY";
 }
 
 /// Who changed the rules, as the kernel names them: the committing process's pid and
@@ -94,6 +96,9 @@ pub const SYSLOG_IDENTIFIER: &str = "cloison";
 
 /// Longest value kept in a field; the rest is cut (entries stay small datagrams).
 pub const MAX_VALUE_LEN: usize = 4096;
+
+/// Longest `CLOISON_VERIFY_RESULT` (a JSON document is useless cut).
+pub const MAX_VERIFY_RESULT_LEN: usize = 64 * 1024;
 
 /// Fields the constructors set themselves; free-form details may not override them.
 const OWN_FIELDS: [&str; 6] = [
@@ -242,6 +247,84 @@ impl Alert {
             EventKind::ConfigApplied,
             router,
             format!("configuration {path} applied ({change}): {summary}"),
+            &details,
+        )
+    }
+
+    /// `verify_passed` or `verify_failed`: one run of `cloison verify`, its counts, the
+    /// configuration it checked, and the result document (`result_json`, at most
+    /// `MAX_VERIFY_RESULT_LEN` bytes: the one field not cut at `MAX_VALUE_LEN`, since a
+    /// cut document would not parse; the caller sheds detail to fit).
+    pub fn verify_run(
+        router: &str,
+        probes: usize,
+        failures: usize,
+        config_hash: &str,
+        result_json: &str,
+        message: &str,
+    ) -> Alert {
+        let kind = if failures == 0 {
+            EventKind::VerifyPassed
+        } else {
+            EventKind::VerifyFailed
+        };
+        let mut a = Alert::daemon(
+            kind,
+            router,
+            message,
+            &[
+                (field::VERIFY_PROBES, probes.to_string()),
+                (field::VERIFY_FAILURES, failures.to_string()),
+                (field::CONFIG_HASH, config_hash.to_owned()),
+            ],
+        );
+        if result_json.len() <= MAX_VERIFY_RESULT_LEN {
+            a.fields
+                .push((field::VERIFY_RESULT, result_json.to_owned()));
+        }
+        a
+    }
+
+    /// `isolation_breach` found by `cloison verify` (`CLOISON_VERIFY=1`): a probe the
+    /// configuration blocks got through a wall. `wall` says which let it (`ruleset`,
+    /// `routing`, or `none` when neither stopped it); `detail` is the whole judgement.
+    #[allow(clippy::too_many_arguments)]
+    pub fn verify_breach(
+        router: &str,
+        from: &str,
+        to_segment: Option<&str>,
+        to: &str,
+        dst_ip: &str,
+        probe: &str,
+        wall: &str,
+        detail: &str,
+    ) -> Alert {
+        let how = match wall {
+            "ruleset" => "got through the ruleset (the second wall stopped it)",
+            "routing" => "got through the second wall (the ruleset stopped it)",
+            _ => "got through both walls",
+        };
+        let mut details = vec![
+            (field::VERIFY, "1".to_owned()),
+            (field::SRC_SEGMENT, from.to_owned()),
+        ];
+        if let Some(t) = to_segment {
+            details.push((field::DST_SEGMENT, t.to_owned()));
+        }
+        details.push((field::DST_IP, dst_ip.to_owned()));
+        let (proto, port) = probe.split_once('/').unwrap_or((probe, ""));
+        details.push((field::PROTO, proto.to_owned()));
+        if !port.is_empty() {
+            details.push((field::DST_PORT, port.to_owned()));
+        }
+        details.push((field::WALL, wall.to_owned()));
+        details.push((field::DETAIL, detail.to_owned()));
+        Alert::daemon(
+            EventKind::IsolationBreach,
+            router,
+            format!(
+                "isolation breach found by cloison verify: {from} -> {to} {dst_ip} {probe} {how}"
+            ),
             &details,
         )
     }

@@ -17,8 +17,8 @@ mod ports;
 mod sink;
 
 pub use entry::{
-    Actor, Alert, MAX_VALUE_LEN, SYSLOG_IDENTIFIER, counter_backed, field, rfc3339, traffic_kind,
-    valid_field_name, verdict,
+    Actor, Alert, MAX_VALUE_LEN, MAX_VERIFY_RESULT_LEN, SYSLOG_IDENTIFIER, counter_backed, field,
+    rfc3339, traffic_kind, valid_field_name, verdict,
 };
 pub use fold::{DEFAULT_MAX_FLOWS, FORGET_AFTER, FoldSettings, FoldStats, Folder, KindCount};
 pub use names::{CounterClass, Names};

@@ -12,7 +12,7 @@ mod syntax;
 mod types;
 mod validate;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -53,6 +53,7 @@ pub struct Config {
     pub forbids: Vec<Forbid>,
     pub alerts: AlertSettings,
     pub daemon: DaemonSettings,
+    pub verify: VerifySettings,
     /// Private: a `Config` only comes out of validation.
     _validated: (),
 }
@@ -154,6 +155,45 @@ pub struct DaemonSettings {
 impl Default for DaemonSettings {
     fn default() -> Self {
         DaemonSettings { repair: true }
+    }
+}
+
+/// `[verify]`: how `cloison verify` probes the isolation (docs/verify.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifySettings {
+    /// How often the daemon verifies; `None`: only when asked (`cloison verify`).
+    pub every: Option<Duration>,
+    /// The TCP ports probed toward segments, the router and private addresses.
+    pub ports: BTreeSet<u16>,
+    /// An Internet address probed from the segments that have an uplink; `None`: none.
+    pub internet: Option<Ipv4Addr>,
+    pub internet6: Option<Ipv6Addr>,
+    /// The probe's address per segment, where the operator chose it (otherwise a free
+    /// address of the subnet is found at run time).
+    pub probe_addresses: BTreeMap<Name, Ipv4Addr>,
+    /// Hosts of a segment to probe, besides the router and the other segments' probes.
+    pub targets: BTreeMap<Name, Vec<std::net::IpAddr>>,
+}
+
+impl VerifySettings {
+    /// Ports where a mairie's sensitive services listen: SSH, DNS, HTTP, NetBIOS, HTTPS,
+    /// SMB, RDP, VNC.
+    pub const DEFAULT_PORTS: [u16; 8] = [22, 53, 80, 139, 443, 445, 3389, 5900];
+    /// Quad9, a public resolver that answers on 53 and 443, run by a non-profit.
+    pub const DEFAULT_INTERNET: Ipv4Addr = Ipv4Addr::new(9, 9, 9, 9);
+    pub const DEFAULT_INTERNET6: Ipv6Addr = Ipv6Addr::new(0x2620, 0xfe, 0, 0, 0, 0, 0, 0xfe);
+}
+
+impl Default for VerifySettings {
+    fn default() -> Self {
+        VerifySettings {
+            every: None,
+            ports: Self::DEFAULT_PORTS.into_iter().collect(),
+            internet: Some(Self::DEFAULT_INTERNET),
+            internet6: Some(Self::DEFAULT_INTERNET6),
+            probe_addresses: BTreeMap::new(),
+            targets: BTreeMap::new(),
+        }
     }
 }
 

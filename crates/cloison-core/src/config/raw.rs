@@ -25,6 +25,7 @@ pub struct RawConfig {
     pub forbid: Vec<S<RawForbid>>,
     pub alerts: Option<S<RawAlerts>>,
     pub daemon: Option<S<RawDaemon>>,
+    pub verify: Option<S<RawVerify>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -142,4 +143,17 @@ pub struct RawAlerts {
 #[serde(deny_unknown_fields)]
 pub struct RawDaemon {
     pub repair: Option<S<bool>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVerify {
+    pub every: Option<S<String>>,
+    pub ports: Option<S<Vec<S<i64>>>>,
+    pub internet: Option<S<String>>,
+    pub internet6: Option<S<String>>,
+    #[serde(default)]
+    pub probe_address: BTreeMap<S<String>, S<String>>,
+    #[serde(default)]
+    pub targets: BTreeMap<S<String>, S<Vec<S<String>>>>,
 }

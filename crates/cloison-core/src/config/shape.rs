@@ -15,7 +15,7 @@ use toml::de::{DeString, DeTable, DeValue};
 use super::diagnostic::{Diagnostic, hint};
 use super::raw::{
     RawAlerts, RawAllow, RawConfig, RawDaemon, RawForbid, RawRouter, RawSegment, RawTrunk,
-    RawUplink,
+    RawUplink, RawVerify,
 };
 
 /// How the tables of one section sit in the file.
@@ -53,6 +53,7 @@ fn section(name: &str) -> Option<(Layout, Schema)> {
         "trunk" => (Layout::Single, Schema::of::<RawTrunk>()),
         "alerts" => (Layout::Single, Schema::of::<RawAlerts>()),
         "daemon" => (Layout::Single, Schema::of::<RawDaemon>()),
+        "verify" => (Layout::Single, Schema::of::<RawVerify>()),
         "uplinks" => (Layout::Named, Schema::of::<RawUplink>()),
         "segments" => (Layout::Named, Schema::of::<RawSegment>()),
         "allow" => (Layout::List, Schema::of::<RawAllow>()),

@@ -2,6 +2,8 @@
 //! here (duplicates, overlaps, references, forbids) and every problem is collected, so a
 //! user fixes a file in one pass.
 
+mod verify;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
@@ -180,6 +182,8 @@ pub fn validate(
             .is_none_or(|r| *r.get_ref()),
     };
 
+    let verify = verify::settings(&raw, &segments, &mut p);
+
     if !p.found.is_empty() {
         return Err(p.found);
     }
@@ -192,6 +196,7 @@ pub fn validate(
         forbids: forbids.into_iter().map(|(_, f)| f).collect(),
         alerts: alerts.expect("no problems implies alert settings"),
         daemon,
+        verify: verify.expect("no problems implies verify settings"),
         _validated: (),
     })
 }

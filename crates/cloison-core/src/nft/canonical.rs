@@ -266,7 +266,7 @@ fn differences(want: &Value, live: &Value) -> Vec<String> {
 
 /// How the live table stands against the plan: the one comparison behind apply's
 /// "unchanged", its verification, the drift check and `cloison status`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case", tag = "state", content = "differences")]
 pub enum Sync {
     InSync,

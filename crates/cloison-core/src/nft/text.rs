@@ -195,6 +195,15 @@ fn statement(v: &Value) -> Result<String, RenderError> {
                 .ok_or_else(|| unsupported("match right", body))?;
             format!("{} {op}{}", expr(left)?, expr(right)?)
         }
+        "mangle" => {
+            let key = body
+                .get("key")
+                .ok_or_else(|| unsupported("mangle key", body))?;
+            let value = body
+                .get("value")
+                .ok_or_else(|| unsupported("mangle value", body))?;
+            format!("{} set {}", expr(key)?, expr(value)?)
+        }
         "vmap" => {
             let key = body
                 .get("key")

@@ -1,7 +1,8 @@
 //! The nftables ruleset for a configuration, as data (the `nftables` crate's schema).
 //!
 //! Shape (per-packet cost independent of the number of segments, subnets and allows):
-//! - `sources` (prerouting, raw priority, before conntrack): a packet entering a segment
+//! - `sources` (prerouting, raw priority, before conntrack): first, tracing on for the
+//!   packets of `cloison verify`'s probes (the verify mark); then a packet entering a segment
 //!   must come from that segment's subnets, one lookup in an `ifname . addr` interval
 //!   set; anything else jumps to `spoof/<seg>` (counted, sampled to NFLOG, dropped).
 //! - `segments` (prerouting, after conntrack, before routing): where a packet from a
@@ -227,6 +228,15 @@ impl Builder {
 
     fn sources(&mut self, config: &Config) {
         let mut rules = vec![
+            // `cloison verify`'s probes (and only they carry this mark): traced, so verify
+            // sees which rule of which chain decides each one. No verdict here.
+            vec![
+                eq(meta(MetaKey::Mark), num(VERIFY_MARK)),
+                Statement::Mangle(stmt::Mangle {
+                    key: meta(MetaKey::Nftrace),
+                    value: num(1),
+                }),
+            ],
             vec![
                 eq(
                     concat(vec![meta(MetaKey::Iifname), payload("ip", "saddr")]),

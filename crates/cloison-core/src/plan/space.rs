@@ -47,6 +47,14 @@ pub fn non_internet_v6() -> Vec<Ipv6Net> {
         .collect()
 }
 
+/// Whether `a` is outside the non-Internet space (what the ruleset calls `internet`).
+pub fn is_internet(a: IpAddr) -> bool {
+    match a {
+        IpAddr::V4(a) => !non_internet_v4().iter().any(|n| n.contains(&a)),
+        IpAddr::V6(a) => !non_internet_v6().iter().any(|n| n.contains(&a)),
+    }
+}
+
 /// One piece of address space: an inclusive range, which nft lists as a prefix when it
 /// is exactly one (a bare address for a host) and as `a-b` otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

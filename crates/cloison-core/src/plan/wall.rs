@@ -200,6 +200,67 @@ pub fn wall(config: &Config) -> Wall {
     Wall { rules, routes }
 }
 
+/// A packet as the second wall sees it: the interface it came in by, where it goes, its
+/// IP protocol number and ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Packet<'a> {
+    pub iif: &'a str,
+    pub dst: IpAddr,
+    pub proto: u8,
+    pub sport: Option<u16>,
+    pub dport: Option<u16>,
+}
+
+impl Wall {
+    /// Whether this wall stops `packet`: the rules in priority order, each wall table's
+    /// longest matching route (a `blackhole` stops, a `throw` goes on to the next rule),
+    /// an exception's `lookup main` lets it through. What no rule stops is the usual
+    /// routing's business (the router's own addresses never reach this wall).
+    pub fn stops(&self, packet: &Packet<'_>) -> bool {
+        let family = if packet.dst.is_ipv4() {
+            Family::V4
+        } else {
+            Family::V6
+        };
+        let mut rules: Vec<&RoutingRule> = self
+            .rules
+            .iter()
+            .filter(|r| r.family == family && matches(r, packet))
+            .collect();
+        rules.sort_by_key(|r| r.priority);
+        for rule in rules {
+            let RuleAction::Table(table) = rule.action else {
+                return false;
+            };
+            if table == MAIN_TABLE {
+                return false;
+            }
+            let best = self
+                .routes
+                .iter()
+                .filter(|r| r.table == table && r.family == family && r.dst.contains(&packet.dst))
+                .max_by_key(|r| r.dst.prefix_len());
+            if best.is_some_and(|r| r.kind == WallKind::Blackhole) {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+fn matches(rule: &RoutingRule, p: &Packet<'_>) -> bool {
+    rule.iif.as_ref().is_none_or(|i| i.as_str() == p.iif)
+        && rule.to.is_none_or(|n| n.contains(&p.dst))
+        && rule.proto.is_none_or(|x| {
+            x.number == p.proto
+                && match x.port {
+                    None => true,
+                    Some(RulePort::Source(n)) => p.sport == Some(n),
+                    Some(RulePort::Destination(n)) => p.dport == Some(n),
+                }
+        })
+}
+
 /// cloison's policy routing as the kernel has it: the rules in its priority range and
 /// the routes of its wall tables. A rule there that cloison cannot read as one of its
 /// own (another selector, another action) is listed by priority.
@@ -356,6 +417,34 @@ mod tests {
             .collect();
         assert_eq!(per_segment.len(), 6, "{per_segment:?}");
         assert!(per_segment.contains(&"priority 7200 iif seg-kiosk lookup 7400".to_owned()));
+    }
+
+    #[test]
+    fn the_wall_stops_crossings_and_private_space_and_lets_the_exceptions_through() {
+        let w = wall(&lab());
+        let p = |iif, dst: &str, proto, sport, dport| Packet {
+            iif,
+            dst: dst.parse().unwrap(),
+            proto,
+            sport,
+            dport,
+        };
+        assert!(w.stops(&p("seg-kiosk", "192.168.10.5", 6, Some(40000), Some(445))));
+        assert!(w.stops(&p("seg-kiosk", "fd00:10::5", 17, Some(40000), Some(53))));
+        assert!(w.stops(&p("seg-kiosk", "10.9.9.9", 1, None, None)));
+        assert!(!w.stops(&p("seg-kiosk", "203.0.113.10", 6, Some(40000), Some(443))));
+        assert!(!w.stops(&p("seg-kiosk", "192.168.20.9", 6, Some(40000), Some(22))));
+        // The allowed port, and its replies (stateless: any packet from that port).
+        assert!(!w.stops(&p("seg-mairie", "192.168.20.9", 6, Some(40000), Some(5900))));
+        assert!(w.stops(&p("seg-mairie", "192.168.20.9", 6, Some(40000), Some(5901))));
+        assert!(!w.stops(&p("seg-kiosk", "192.168.10.9", 6, Some(5900), Some(40000))));
+        assert!(w.stops(&p(
+            "seg-mairie",
+            "192.168.20.9",
+            17,
+            Some(40000),
+            Some(5900)
+        )));
     }
 
     #[test]

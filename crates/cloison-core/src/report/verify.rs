@@ -1,63 +1,11 @@
 //! What a `verify_passed` or `verify_failed` entry says: the counts of its fields and the
 //! JSON document of `CLOISON_VERIFY_RESULT` (docs/alerts.md, "The verify result").
 
-use serde::{Deserialize, Serialize};
-
 use super::journal::Entry;
 use crate::alert::event::EventKind;
 use crate::alert::field;
 
-/// The version of `CLOISON_VERIFY_RESULT` this code reads.
-pub const RESULT_VERSION: u32 = 1;
-
-/// `CLOISON_VERIFY_RESULT`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VerifyResult {
-    pub version: u32,
-    pub pairs: Vec<PairResult>,
-}
-
-/// The probes from one segment toward one destination.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PairResult {
-    pub from: String,
-    /// A segment name, or `router`, `private`, `internet`.
-    pub to: String,
-    pub expected: Expected,
-    /// Why, from the configuration (`[[forbid]] kiosk -> mairie`).
-    #[serde(default)]
-    pub reason: String,
-    pub probes: u64,
-    pub as_expected: u64,
-    #[serde(default)]
-    pub failures: Vec<Failure>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Expected {
-    Blocked,
-    Allowed,
-}
-
-/// One probe that did not meet the configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Failure {
-    /// `tcp/445`, `udp/53`, `icmp`.
-    pub probe: String,
-    pub target: String,
-    /// `open`, `answered`, `no answer`...
-    pub observed: String,
-    /// Which wall let it through (`none`, `ruleset`, `routing`), for a blocked pair.
-    #[serde(default)]
-    pub wall: String,
-}
-
-impl PairResult {
-    pub fn passed(&self) -> bool {
-        self.as_expected >= self.probes && self.failures.is_empty()
-    }
-}
+pub use crate::verify::result::{Expected, Failure, PairResult, RESULT_VERSION, VerifyResult};
 
 /// One run of `cloison verify`, as journaled.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,9 +4,11 @@
 mod apply;
 mod check;
 mod control;
+mod metrics;
 mod plan;
 mod report;
 mod status;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -17,6 +19,9 @@ pub use control::CONTROL_TIMEOUT;
 
 /// Exit status for an unreadable file or a usage error (clap uses 2 too).
 pub const EXIT_USAGE: u8 = 2;
+/// Exit status of `cloison status` when the live table could not be checked at all (no
+/// permission to read it, and no daemon to ask): not the same as "drifted" (1).
+pub const EXIT_UNCHECKED: u8 = 3;
 
 /// Runs the subcommand; the exit status, or an error `main` prints with its causes.
 pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
@@ -28,6 +33,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             json,
             require_daemon,
         } => status::run(cli, *json, *require_daemon),
+        Command::Metrics { output } => metrics::run(cli, output.as_deref()),
         Command::Run => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -59,6 +65,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 directory: directory.as_deref(),
             },
         ),
+        Command::Verify { dry_run, json } => verify::run(cli, *dry_run, *json),
         Command::Configured => Ok(check::configured(cli)),
         Command::Manpages { dir } => {
             write_all(dir, crate::manual::pages())?;

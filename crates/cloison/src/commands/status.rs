@@ -1,66 +1,139 @@
-//! `cloison status`: the live table against the configuration, and the daemon's view.
+//! `cloison status`: the live table against the configuration, the policy in words, and
+//! the daemon's view. Exit status: 0 in sync, 1 drifted or missing (or, with
+//! `--require-daemon`, no daemon), 2 unreadable configuration, 3 could not check.
 
 use std::process::ExitCode;
+use std::time::SystemTime;
+
+use cloison_core::describe;
+use serde_json::json;
 
 use crate::cli::Cli;
-use crate::daemon::control::{self, Request, Response};
-use crate::kernel::System;
+use crate::daemon::control::DaemonStatus;
+use crate::status::{CheckedBy, NoDaemon, Observation, router_name};
 
-use super::CONTROL_TIMEOUT;
+use super::{CONTROL_TIMEOUT, EXIT_UNCHECKED};
+
+/// The version of `cloison status --json`'s shape; raised when a field changes meaning
+/// or goes away (new fields do not raise it).
+pub const JSON_SCHEMA_VERSION: u32 = 1;
 
 pub fn run(cli: &Cli, json: bool, require_daemon: bool) -> anyhow::Result<ExitCode> {
     let l = match super::load(cli) {
         Ok(l) => l,
         Err(code) => return Ok(code),
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let status = rt.block_on(crate::status::check(&l.config, &System::new()))?;
-    let daemon = match control::request(
+    let seen = Observation::take(
+        &l.config,
         &super::control::runtime_dir(cli),
-        &Request::Status,
         CONTROL_TIMEOUT,
-    ) {
-        Ok(Response::Status(d)) => Ok(d),
-        Ok(other) => Err(format!("unexpected answer: {other:?}")),
-        Err(e) => Err(e.to_string()),
-    };
+    );
+    let router = router_name(&l.config);
     if json {
-        let mut v = serde_json::to_value(&status)?;
-        v["daemon"] = match &daemon {
-            Ok(d) => serde_json::to_value(d)?,
-            Err(e) => serde_json::json!({ "running": false, "error": e }),
+        let mut v = json!({
+            "schema_version": JSON_SCHEMA_VERSION,
+            "version": env!("CARGO_PKG_VERSION"),
+            "router": router,
+            "timestamp": SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs(),
+            "config_path": l.path.display().to_string(),
+            "config_hash": l.hash,
+        });
+        match &seen.check {
+            Ok((status, by)) => {
+                // The status's own fields stay at the top level (sync, plan_hash,
+                // live_hash, forwarding, counters), as before the schema version.
+                if let (Some(obj), serde_json::Value::Object(fields)) =
+                    (v.as_object_mut(), serde_json::to_value(status)?)
+                {
+                    obj.extend(fields);
+                }
+                v["checked"] = json!(true);
+                v["checked_by"] = serde_json::to_value(by)?;
+                v["in_sync"] = json!(status.in_sync());
+            }
+            Err(why) => {
+                v["checked"] = json!(false);
+                v["check_error"] = json!(why);
+            }
+        }
+        v["daemon"] = match &seen.daemon {
+            Ok(d) => {
+                let mut d = serde_json::to_value(d)?;
+                d["running"] = json!(true);
+                d
+            }
+            Err(NoDaemon::NotRunning(e)) => json!({ "running": false, "error": e }),
+            Err(NoDaemon::Unreachable(e)) => json!({ "running": null, "error": e }),
         };
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        print!("{}", status.render());
-        match &daemon {
-            Ok(d) => print!("{}", render_daemon(d)),
-            Err(e) => {
-                println!("daemon:     NOT RUNNING ({e}); the rules above stay in force without it")
-            }
-        }
+        print!("{}", render(&l, &router, &seen));
     }
-    let ok = status.in_sync() && (daemon.is_ok() || !require_daemon);
-    Ok(if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(exit_code(&seen, require_daemon))
 }
 
-fn render_daemon(d: &control::DaemonStatus) -> String {
+fn exit_code(seen: &Observation, require_daemon: bool) -> ExitCode {
+    match &seen.check {
+        Err(_) => ExitCode::from(EXIT_UNCHECKED),
+        Ok((s, _)) if s.in_sync() && (seen.daemon.is_ok() || !require_daemon) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+    }
+}
+
+fn render(l: &crate::config_file::Loaded, router: &str, seen: &Observation) -> String {
     let mut out = format!(
-        "daemon:     running (pid {}, up {} s), config {} ({}) from {}\n",
+        "router:     {router} (cloison {})\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    match &seen.check {
+        Ok((status, by)) => {
+            out.push_str(&status.render());
+            if *by == CheckedBy::Daemon {
+                out.push_str(
+                    "            (read by the daemon, against the configuration it runs: this account may not read the table itself)\n",
+                );
+            }
+        }
+        Err(why) => out.push_str(&format!(
+            "ruleset:    COULD NOT CHECK: {why}\n            run it as root, or as a member of the `cloison` group while the daemon runs\n"
+        )),
+    }
+    out.push_str(&format!(
+        "policy:     {} (everything not listed is blocked and counted):\n",
+        l.path.display()
+    ));
+    out.push_str(&describe::policy_text(&l.config));
+    match &seen.daemon {
+        Ok(d) => out.push_str(&render_daemon(d, l)),
+        Err(NoDaemon::NotRunning(e)) => out.push_str(&format!(
+            "daemon:     NOT RUNNING ({e}); the rules above stay in force without it\n"
+        )),
+        Err(NoDaemon::Unreachable(e)) => out.push_str(&format!("daemon:     CANNOT ASK IT: {e}\n")),
+    }
+    out
+}
+
+fn render_daemon(d: &DaemonStatus, l: &crate::config_file::Loaded) -> String {
+    let mut out = format!(
+        "daemon:     running for {} (pid {}), config {} ({}) from {}\n",
+        describe::duration(d.uptime_secs),
         d.pid,
-        d.uptime_secs,
         d.config_hash.short(),
         d.config_path,
         d.config_source
     );
+    if d.config_hash != l.hash {
+        out.push_str(&format!(
+            "config:     {} (hash {}) is not what the daemon runs: `cloison reload` applies it\n",
+            l.path.display(),
+            l.hash.short()
+        ));
+    }
     if let Some(s) = d.confirm_pending_secs {
-        out.push_str(&format!("confirm:    WAITING: the last reload is rolled back in {s} s unless `cloison confirm` is run\n"));
+        out.push_str(&format!("confirm:    WAITING: the last reload is rolled back in {} unless `cloison confirm` is run\n", describe::duration(s)));
     }
     if let Some(rb) = &d.last_rollback {
         out.push_str(&format!(

@@ -1,10 +1,13 @@
 //! The daemon's control socket, both ends: `cloison status`, `cloison reload [--confirm
 //! N]` and `cloison confirm` (the client, `request`) talk to the running daemon (the
 //! server, `serve`) through it. One JSON request line per connection, one JSON answer.
-//! The socket is root-only (mode 0600): it can change the firewall. The server bounds
-//! what a client can cost it: a request line of at most `MAX_REQUEST` bytes read within
-//! `REQUEST_TIMEOUT`, at most `MAX_CONNECTIONS` at once, and `accept` errors (EMFILE)
-//! back off instead of spinning.
+//! Who may ask what: the socket and its directory are open to the `cloison` group (mode
+//! 0660 and 0750) when that group exists, so its members can read the status (`cloison
+//! status`, `cloison metrics`) without being root; the server checks each peer's
+//! credentials (SO_PEERCRED) and only root, or the daemon's own user, may reload or
+//! confirm: those change the firewall. The server bounds what a client can cost it: a
+//! request line of at most `MAX_REQUEST` bytes read within `REQUEST_TIMEOUT`, at most
+//! `MAX_CONNECTIONS` at once, and `accept` errors (EMFILE) back off instead of spinning.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -20,6 +23,9 @@ use cloison_core::hash::Hash;
 use serde::{Deserialize, Serialize};
 
 const SOCKET: &str = "control.sock";
+
+/// The group whose members may read the status (the package creates it).
+pub const STATUS_GROUP: &str = "cloison";
 
 /// The runtime directory: `CLOISON_RUNTIME_DIR`, else systemd's `RUNTIME_DIRECTORY`,
 /// else `/run/cloison`.
@@ -53,6 +59,8 @@ pub enum Request {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "reply", rename_all = "snake_case")]
+// One answer per connection, built once: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Response {
     Status(Box<DaemonStatus>),
     Done { message: String },
@@ -78,6 +86,25 @@ pub struct DaemonStatus {
     /// Per capture interface: frames received and dropped by the kernel (socket full).
     pub capture: BTreeMap<String, CaptureCounters>,
     pub drift_repairs: u64,
+    /// The router's name, as alerts carry it (`CLOISON_ROUTER`).
+    #[serde(default)]
+    pub router: String,
+    /// The daemon's version.
+    #[serde(default)]
+    pub version: String,
+    /// When the daemon started, Unix time in seconds.
+    #[serde(default)]
+    pub started_at: u64,
+    /// Journal entries written since start, by `CLOISON_EVENT`.
+    #[serde(default)]
+    pub alerts_total: BTreeMap<String, u64>,
+    /// The live table against the configuration in force, read by the daemon when asked
+    /// (so that a client who may not read the table itself still gets the answer), or
+    /// why it could not be read.
+    #[serde(default)]
+    pub live: Option<crate::status::Status>,
+    #[serde(default)]
+    pub live_error: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -152,8 +179,10 @@ pub const MAX_CONNECTIONS: usize = 64;
 /// A request and where its answer goes, for the daemon's loop.
 pub type Call = (Request, oneshot::Sender<Response>);
 
-/// Creates the runtime directory and binds the socket (mode 0600), replacing a socket
-/// file left by a daemon that was killed.
+/// Creates the runtime directory and binds the socket, replacing a socket file left by a
+/// daemon that was killed. With the `cloison` group, the directory becomes 0750 and the
+/// socket 0660, both of that group; without it (or if the group cannot be given), the
+/// socket stays 0600: root only.
 pub fn bind(dir: &Path) -> std::io::Result<UnixListener> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(dir)?;
@@ -164,7 +193,39 @@ pub fn bind(dir: &Path) -> std::io::Result<UnixListener> {
     }
     let listener = UnixListener::bind(&path)?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    match open_to_group(dir, &path) {
+        Ok(true) => {}
+        Ok(false) => tracing::info!(
+            group = STATUS_GROUP,
+            "no such group: only root can ask the daemon for its status"
+        ),
+        Err(e) => tracing::warn!(
+            cause = %e,
+            group = STATUS_GROUP,
+            "cannot open the control socket to the group: only root can ask for the status"
+        ),
+    }
     Ok(listener)
+}
+
+/// Gives the directory and the socket to the status group; false when it does not exist.
+fn open_to_group(dir: &Path, socket: &Path) -> std::io::Result<bool> {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(group) = nix::unistd::Group::from_name(STATUS_GROUP).map_err(std::io::Error::from)?
+    else {
+        return Ok(false);
+    };
+    for (path, mode) in [(dir, 0o750), (socket, 0o660)] {
+        nix::unistd::chown(path, None, Some(group.gid)).map_err(std::io::Error::from)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    }
+    Ok(true)
+}
+
+/// Whether a peer with user id `peer` may make `req`: everyone who can open the socket
+/// may ask for the status; changes are for root and the daemon's own user.
+pub fn permitted(req: &Request, peer: u32, own: u32) -> bool {
+    matches!(req, Request::Status) || peer == 0 || peer == own
 }
 
 /// Serves the socket until the daemon's loop goes away.
@@ -180,8 +241,10 @@ pub async fn serve(listener: UnixListener, calls: mpsc::Sender<Call>) {
             Ok((stream, _)) => {
                 backoff = Duration::from_millis(10);
                 let calls = calls.clone();
+                // A peer whose credentials cannot be read is treated as no one: status only.
+                let peer = stream.peer_cred().map_or(u32::MAX, |c| c.uid());
                 tokio::spawn(async move {
-                    answer(stream, calls).await;
+                    answer(stream, peer, calls).await;
                     drop(slot);
                 });
             }
@@ -196,8 +259,9 @@ pub async fn serve(listener: UnixListener, calls: mpsc::Sender<Call>) {
     }
 }
 
-/// Reads one bounded request line, asks the loop, writes the answer.
-async fn answer(stream: tokio::net::UnixStream, calls: mpsc::Sender<Call>) {
+/// Reads one bounded request line, asks the loop (if `peer` may make that request),
+/// writes the answer.
+async fn answer(stream: tokio::net::UnixStream, peer: u32, calls: mpsc::Sender<Call>) {
     let (read, mut write) = stream.into_split();
     let mut line = Vec::new();
     let limited = read.take(MAX_REQUEST as u64 + 1);
@@ -214,6 +278,11 @@ async fn answer(stream: tokio::net::UnixStream, calls: mpsc::Sender<Call>) {
             message: format!("unreadable request: {e}"),
         },
         Ok(Ok(_)) => match parse_request(&line) {
+            Ok(req) if !permitted(&req, peer, nix::unistd::geteuid().as_raw()) => Response::Error {
+                message: format!(
+                    "only root may ask the daemon to change the firewall (your user id is {peer}); members of the `{STATUS_GROUP}` group may read the status"
+                ),
+            },
             Ok(req) => {
                 let (reply, wait) = oneshot::channel();
                 if calls.send((req, reply)).await.is_err() {
@@ -282,6 +351,33 @@ mod tests {
             parse_response("{\"reply\":\"status\",\"pid\":1}"),
             Err(ControlError::Protocol(_))
         ));
+    }
+
+    #[test]
+    fn the_group_reads_only_root_changes() {
+        let reload = Request::Reload {
+            confirm_secs: None,
+            config: None,
+        };
+        assert!(permitted(&Request::Status, 1000, 0));
+        assert!(!permitted(&reload, 1000, 0));
+        assert!(!permitted(&Request::Confirm { config: None }, 1000, 0));
+        assert!(permitted(&reload, 0, 61234), "root may change");
+        assert!(
+            permitted(&Request::Confirm { config: None }, 61234, 61234),
+            "the daemon's own (dynamic) user may change"
+        );
+        assert!(!permitted(&reload, u32::MAX, 0), "unknown peer");
+    }
+
+    #[test]
+    fn an_older_daemons_status_still_reads() {
+        // A daemon from before the fleet fields (during a package upgrade).
+        let old = r#"{"reply":"status","pid":1,"uptime_secs":5,"config_path":"/etc/cloison/cloison.toml","config_hash":"0000000000000000000000000000000000000000000000000000000000000000","config_source":"the configuration file","ruleset_hash":"0000000000000000000000000000000000000000000000000000000000000000","confirm_pending_secs":null,"alerts_last_hour":{},"capture":{},"drift_repairs":0}"#;
+        let Response::Status(s) = serde_json::from_str(old).unwrap() else {
+            panic!("a status")
+        };
+        assert!(s.live.is_none() && s.alerts_total.is_empty());
     }
 
     #[test]

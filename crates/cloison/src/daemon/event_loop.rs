@@ -185,7 +185,7 @@ async fn on_request<K: Kernel, S: Sink>(
         Err(message) => Response::Error { message },
     };
     match req {
-        Request::Status => Response::Status(Box::new(sup.status(capture.counters()))),
+        Request::Status => Response::Status(Box::new(sup.status(capture.counters()).await)),
         Request::Reload {
             confirm_secs,
             config,

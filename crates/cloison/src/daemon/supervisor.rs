@@ -68,6 +68,8 @@ pub struct Supervisor<K: Kernel, S: Sink> {
     started: Instant,
     /// Alerts of the last hour, for `cloison status`.
     recent: VecDeque<(SystemTime, &'static str)>,
+    /// Alerts since start, by kind, for `cloison metrics`.
+    alerts_total: BTreeMap<&'static str, u64>,
     drift_repairs: u64,
     /// The differences last reported as drift, so a drift that stays (repair = false,
     /// or a repair that fails) is reported once, not at every reading.
@@ -115,6 +117,7 @@ impl<K: Kernel, S: Sink> Supervisor<K, S> {
             pending: None,
             started: Instant::now(),
             recent: VecDeque::new(),
+            alerts_total: BTreeMap::new(),
             drift_repairs: 0,
             last_drift: None,
             checked_generation: None,
@@ -178,6 +181,7 @@ impl<K: Kernel, S: Sink> Supervisor<K, S> {
         self.sink.write(alert);
         let now = SystemTime::now();
         self.recent.push_back((now, alert.kind().name()));
+        *self.alerts_total.entry(alert.kind().name()).or_insert(0) += 1;
         while self.recent.front().is_some_and(|(t, _)| {
             now.duration_since(*t).unwrap_or_default() > Duration::from_secs(3600)
         }) {
@@ -686,8 +690,10 @@ impl<K: Kernel, S: Sink> Supervisor<K, S> {
         notify::ready(&self.status_line());
     }
 
-    /// What `cloison status` shows of the daemon; `capture` comes from the event loop.
-    pub fn status(
+    /// What `cloison status` and `cloison metrics` show of the daemon, with a fresh check
+    /// of the live table against the configuration in force; `capture` comes from the
+    /// event loop.
+    pub async fn status(
         &self,
         capture: BTreeMap<String, super::control::CaptureCounters>,
     ) -> DaemonStatus {
@@ -698,9 +704,15 @@ impl<K: Kernel, S: Sink> Supervisor<K, S> {
                 *alerts.entry((*k).to_owned()).or_insert(0) += 1;
             }
         }
+        let uptime_secs = self.started.elapsed().as_secs();
+        let (live, live_error) =
+            match crate::status::check(&self.running.config, &self.kernel).await {
+                Ok(s) => (Some(s), None),
+                Err(e) => (None, Some(crate::status::error_text(&e))),
+            };
         DaemonStatus {
             pid: std::process::id(),
-            uptime_secs: self.started.elapsed().as_secs(),
+            uptime_secs,
             config_path: self.opts.config_path.display().to_string(),
             config_hash: self.running.hash.clone(),
             config_source: self.running.origin.to_owned(),
@@ -716,6 +728,20 @@ impl<K: Kernel, S: Sink> Supervisor<K, S> {
                 .and_then(|mut all| all.pop()),
             capture,
             drift_repairs: self.drift_repairs,
+            router: self.router.clone(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            started_at: SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs()
+                .saturating_sub(uptime_secs),
+            alerts_total: self
+                .alerts_total
+                .iter()
+                .map(|(k, n)| ((*k).to_owned(), *n))
+                .collect(),
+            live,
+            live_error,
         }
     }
 
@@ -1041,7 +1067,11 @@ mod tests {
             "{err}"
         );
         assert_eq!(b.sup.running_hash(), &first);
-        assert!(b.sup.status(Default::default()).last_rollback.is_some());
+        assert!(
+            run(b.sup.status(Default::default()))
+                .last_rollback
+                .is_some()
+        );
         // Trying it again on purpose is allowed; confirming it makes it good.
         run(b.sup.reload(Some(Duration::from_secs(60)))).unwrap();
         b.sup.confirm().unwrap();

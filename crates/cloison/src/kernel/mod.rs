@@ -1,10 +1,13 @@
 //! The kernel edge, behind one small trait: the nftables ruleset, links, addresses,
-//! routes, policy rules and the second wall (rtnetlink), and sysctls. `System` is the real kernel (it runs
+//! routes, policy rules and the second wall (rtnetlink), and sysctls. Beside it, what
+//! `cloison verify` alone uses: eBPF programs (`bpf`), tc filters (`tc`) and nftables
+//! tracing (`nfnetlink::trace`). `System` is the real kernel (it runs
 //! `nft`, talks rtnetlink, writes /proc/sys); `fake::Recorder` (tests only) keeps a table
 //! and sysctls in memory and records every call, so that the order of apply's steps,
 //! the fail-closed paths, drift repair and commit-confirm rollback are unit-tested
 //! without root. The integration tests in cloison-lab keep running on the real kernel.
 
+pub mod bpf;
 #[cfg(test)]
 pub mod fake;
 pub mod netlink;
@@ -13,6 +16,7 @@ pub mod nft;
 pub mod route_watch;
 pub mod routing;
 pub mod sysctl;
+pub mod tc;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;

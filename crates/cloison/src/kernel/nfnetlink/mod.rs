@@ -51,6 +51,7 @@
 
 mod query;
 mod sock;
+pub mod trace;
 mod watch;
 pub mod wire;
 

@@ -16,8 +16,7 @@ fn at_root() {
     std::env::set_current_dir(root).expect("cd to the repository root");
 }
 
-/// A copy of the package, taken under the lock `debian/build` holds while it writes one:
-/// tests running at the same time never read a package half rewritten.
+/// A fresh copy of the package, in a directory of its own.
 struct Package {
     _dir: tempfile::TempDir,
     path: PathBuf,
@@ -25,73 +24,10 @@ struct Package {
 
 fn package() -> Package {
     at_root();
-    std::fs::create_dir_all("target/debian").expect("mkdir target/debian");
-    let lock = std::fs::File::create("target/debian/.build.lock").expect("open the build lock");
-    // SAFETY: flock on a descriptor this function owns; released when `lock` is dropped.
-    let locked = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) };
-    assert_eq!(locked, 0, "take the build lock");
-    let find = || {
-        std::fs::read_dir("target/debian")
-            .ok()?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| p.extension().is_some_and(|e| e == "deb"))
-    };
-    // What goes into the package: a .deb older than any of it is stale.
-    let inputs = [
-        "crates/cloison/src",
-        "crates/cloison-core/src",
-        "crates/cloison/Cargo.toml",
-        "systemd",
-        "debian",
-        "config",
-        "docs",
-        "README.md",
-    ];
-    let fresh = |deb: &Path| {
-        let built = modified(deb);
-        inputs.iter().all(|i| newest(Path::new(i)) <= built)
-    };
-    let built = match find().filter(|p| fresh(p)) {
-        Some(p) => p,
-        None => {
-            // tests/run builds it first; on its own, or when stale, this test builds it
-            // (cargo-deb is installed from crates.io if missing).
-            let out = Command::new("debian/build")
-                .env("CLOISON_BUILD_LOCKED", "1")
-                .output()
-                .expect("run debian/build");
-            assert!(
-                out.status.success(),
-                "debian/build failed:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            find().expect("debian/build wrote no package")
-        }
-    };
     let dir = tempfile::tempdir().expect("temporary directory");
-    let path = dir.path().join(built.file_name().expect("a file name"));
-    std::fs::copy(&built, &path).expect("copy the package");
+    let path =
+        cloison_lab::deb::fresh_copy(Path::new("."), dir.path()).unwrap_or_else(|e| panic!("{e}"));
     Package { _dir: dir, path }
-}
-
-fn modified(p: &Path) -> std::time::SystemTime {
-    std::fs::metadata(p)
-        .and_then(|m| m.modified())
-        .unwrap_or(std::time::SystemTime::UNIX_EPOCH)
-}
-
-/// The latest modification under `p` (a file, or a directory's files).
-fn newest(p: &Path) -> std::time::SystemTime {
-    if !p.is_dir() {
-        return modified(p);
-    }
-    std::fs::read_dir(p)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| newest(&e.path()))
-        .max()
-        .unwrap_or(std::time::SystemTime::UNIX_EPOCH)
 }
 
 fn dpkg_deb(args: &[&str], deb: &Path) -> String {
@@ -123,7 +59,7 @@ fn the_package_installs_what_a_mairie_box_needs() {
         .find(|l| l.starts_with("Depends:"))
         .unwrap_or("")
         .to_owned();
-    for dep in ["nftables", "netbase", "procps"] {
+    for dep in ["nftables", "netbase", "procps", "adduser"] {
         assert!(depends.contains(dep), "{dep} missing: {depends}");
     }
 
@@ -132,6 +68,27 @@ fn the_package_installs_what_a_mairie_box_needs() {
         ("./usr/sbin/cloison", "-rwxr-xr-x"),
         ("./etc/cloison/cloison.toml", "-rw-r--r--"),
         ("./usr/lib/systemd/system/cloison.service", "-rw-r--r--"),
+        (
+            "./usr/lib/systemd/system/cloison-metrics.service",
+            "-rw-r--r--",
+        ),
+        (
+            "./usr/lib/systemd/system/cloison-metrics.timer",
+            "-rw-r--r--",
+        ),
+        ("./usr/share/doc/cloison/fleet.md", "-rw-r--r--"),
+        (
+            "./usr/share/doc/cloison/examples/prometheus/cloison.rules.yml",
+            "-rw-r--r--",
+        ),
+        (
+            "./usr/share/doc/cloison/examples/grafana/cloison-fleet.json",
+            "-rw-r--r--",
+        ),
+        (
+            "./usr/share/doc/cloison/examples/ansible/roles/cloison/tasks/main.yml",
+            "-rw-r--r--",
+        ),
         ("./usr/lib/systemd/catalog/cloison.catalog", "-rw-r--r--"),
         ("./usr/share/man/man8/cloison.8.gz", "-rw-r--r--"),
         ("./usr/share/man/man8/cloison-check.8.gz", "-rw-r--r--"),
@@ -202,10 +159,24 @@ fn the_package_installs_what_a_mairie_box_needs() {
         postinst.contains("deb-systemd-helper") && postinst.contains("enable"),
         "the unit is enabled:\n{postinst}"
     );
+    // Only the metrics timer (read-only) starts on installation; cloison.service is at
+    // most restarted on upgrade, if it ran.
+    for line in postinst
+        .lines()
+        .filter(|l| l.contains("deb-systemd-invoke"))
+    {
+        assert!(
+            !line.contains("cloison.service") || line.contains("try-restart"),
+            "installing must not start a firewall on the example configuration: {line}\n{postinst}"
+        );
+    }
     assert!(
-        !postinst.contains("deb-systemd-invoke start")
-            && !postinst.contains("deb-systemd-invoke $_dh_action"),
-        "installing must not start a firewall on the example configuration:\n{postinst}"
+        postinst.contains("addgroup --system --quiet cloison"),
+        "postinst creates the cloison group (status readers):\n{postinst}"
+    );
+    assert!(
+        postinst.find("addgroup").unwrap() < postinst.find("deb-systemd").unwrap(),
+        "the group exists before any unit that names it starts"
     );
     let commands: Vec<&str> = postrm
         .lines()
@@ -228,12 +199,19 @@ fn the_package_installs_what_a_mairie_box_needs() {
         .output()
         .unwrap();
     assert!(out.status.success());
+    for name in [
+        "cloison-metrics.service",
+        "cloison-metrics.timer",
+        "cloison.service",
+    ] {
+        assert_eq!(
+            std::fs::read_to_string(root.join("usr/lib/systemd/system").join(name)).unwrap(),
+            std::fs::read_to_string(Path::new("systemd").join(name)).unwrap(),
+            "{name}"
+        );
+    }
     let unit =
         std::fs::read_to_string(root.join("usr/lib/systemd/system/cloison.service")).unwrap();
-    assert_eq!(
-        unit,
-        std::fs::read_to_string("systemd/cloison.service").unwrap()
-    );
     assert!(unit.contains("Type=notify") && unit.contains("Before=network-pre.target"));
     assert!(
         !unit.lines().any(|l| l.starts_with("ExecStop")),
@@ -439,8 +417,14 @@ fn lintian_reports_no_error_and_no_warning() {
 #[test]
 fn the_unit_exposure_is_at_most_2() {
     at_root();
+    for unit in ["systemd/cloison.service", "systemd/cloison-metrics.service"] {
+        exposure_at_most_2(unit);
+    }
+}
+
+fn exposure_at_most_2(unit: &str) {
     let out = Command::new("systemd-analyze")
-        .args(["security", "--offline=true", "systemd/cloison.service"])
+        .args(["security", "--offline=true", unit])
         .output()
         .expect("systemd-analyze (package systemd)");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -454,5 +438,8 @@ fn the_unit_exposure_is_at_most_2() {
         .and_then(|s| s.split_whitespace().next())
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("{line}"));
-    assert!(score <= 2.0, "exposure {score} (goal 2.0 or less): {line}");
+    assert!(
+        score <= 2.0,
+        "{unit}: exposure {score} (goal 2.0 or less): {line}"
+    );
 }
