@@ -161,6 +161,12 @@ fn control() -> Seeds {
             },
         )]),
         drift_repairs: 1,
+        router: "mairie-lab".into(),
+        version: "0.1.0".into(),
+        started_at: 1_776_913_600,
+        alerts_total: BTreeMap::from([("cross_segment".into(), 412)]),
+        live: None,
+        live_error: Some("the table cloison is missing".into()),
     };
     let requests = [
         Request::Status,
