@@ -18,6 +18,14 @@ pub const TO_BROADCAST: &str = "broadcast";
 /// Counters that belong to no segment.
 pub const INVALID: &str = "invalid";
 pub const UNROUTED: &str = "unrouted";
+/// Packets to the router from interfaces the configuration neither manages nor trusts.
+pub const UNMANAGED: &str = "unmanaged";
+
+/// What arrives untagged on the trunk's parent interface (the switch's native VLAN):
+/// counted, sampled and alerted (`router_access`, no source segment). `untagged` is a
+/// reserved name, so no pair of segments can be called that.
+pub const TRUNK_UNTAGGED: &str = "trunk/untagged";
+pub const UNTAGGED: &str = "untagged";
 
 /// A `<from>/<to>` counter name, borrowed from the string it was read from or the names
 /// it was built from.

@@ -8,6 +8,7 @@
 //! - `inspect`: frame classification and the capture's BPF filter.
 //! - `alert`: the alert vocabulary, folding with exact counts, and entry encoding.
 //! - `sample`: what a sampled drop (NFLOG) says about its flow.
+//! - `headers`: the IPv6 extension-header walk both `inspect` and `sample` use.
 //! - `report`: journal entries in, the HTML page of `cloison report` out.
 //! - `counter` and `hash`: the names and hashes other tools and people rely on.
 //! - `metrics`: a box's reading in the Prometheus text format; `verify`: the record of
@@ -21,6 +22,7 @@ pub mod config;
 pub mod counter;
 pub mod describe;
 pub mod hash;
+pub mod headers;
 pub mod inspect;
 pub mod metrics;
 pub mod names;

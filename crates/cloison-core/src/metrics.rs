@@ -176,7 +176,7 @@ impl Reading {
             (
                 "cloison_dropped_packets_total",
                 Kind::Packets,
-                "Packets dropped by cloison's ruleset, per counter: from a segment or uplink (from) toward a segment or a pseudo-destination (to). Counters without a source (invalid, unrouted) have no from label.",
+                "Packets dropped by cloison's ruleset, per counter: from a segment or uplink (from) toward a segment or a pseudo-destination (to); trunk/untagged (what arrived untagged on the trunk's parent) has from=trunk, to=untagged. Counters without a source (invalid, unrouted, unmanaged) have no from label.",
             ),
             (
                 "cloison_dropped_bytes_total",

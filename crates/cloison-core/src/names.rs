@@ -35,6 +35,8 @@ pub const CHAIN_INPUT: &str = "input";
 pub const CHAIN_POSTROUTING: &str = "postrouting";
 /// Counts and drops packets conntrack finds invalid.
 pub const CHAIN_INVALID: &str = "invalid";
+/// Counts, samples and drops what arrives untagged on the trunk's parent interface.
+pub const CHAIN_UNTAGGED: &str = "untagged";
 
 /// Named sets of valid (interface, source) pairs.
 pub const SET_SOURCES_V4: &str = "sources4";
@@ -48,19 +50,23 @@ pub const RULE_PRIORITY_SEGMENTS: u32 = 7310;
 
 /// The second wall (`plan::wall`): its exceptions (allowed flows and their replies, all
 /// at one priority), then one rule per segment sending it to its wall table, numbered
-/// from `WALL_TABLE_BASE` by segment; all before the routes the segments use.
+/// from `WALL_TABLE_BASE` by segment; all before the routes the segments use. The
+/// trunk's untagged side has a rule and a table of its own, right after the segments'.
 pub const RULE_PRIORITY_WALL_EXCEPTIONS: u32 = 7100;
 pub const RULE_PRIORITY_WALL: u32 = 7200;
 pub const WALL_TABLE_BASE: u32 = 7400;
+pub const RULE_PRIORITY_WALL_TRUNK: u32 = RULE_PRIORITY_WALL + count(MAX_SEGMENTS);
+pub const WALL_TABLE_TRUNK: u32 = WALL_TABLE_BASE + count(MAX_SEGMENTS);
 
 /// The rule priorities that belong to cloison: whatever sits there is cloison's to remove.
 pub const RULE_PRIORITIES: Range<u32> =
     RULE_PRIORITY_WALL_EXCEPTIONS..RULE_PRIORITY_SEGMENTS + count(MAX_SEGMENTS);
-/// The routing tables that belong to cloison: one per uplink, one per segment's wall.
+/// The routing tables that belong to cloison: one per uplink, one per segment's wall,
+/// and the trunk's.
 pub const UPLINK_TABLES: Range<u32> = ROUTE_TABLE_BASE..ROUTE_TABLE_BASE + count(MAX_UPLINKS);
-pub const WALL_TABLES: Range<u32> = WALL_TABLE_BASE..WALL_TABLE_BASE + count(MAX_SEGMENTS);
+pub const WALL_TABLES: Range<u32> = WALL_TABLE_BASE..WALL_TABLE_TRUNK + 1;
 
-const _: () = assert!(RULE_PRIORITY_WALL + count(MAX_SEGMENTS) <= RULE_PRIORITY_MAIN_FIRST);
+const _: () = assert!(RULE_PRIORITY_WALL_TRUNK < RULE_PRIORITY_MAIN_FIRST);
 const _: () = assert!(UPLINK_TABLES.end <= WALL_TABLES.start);
 
 /// A configuration limit as a number of priorities or tables.

@@ -37,6 +37,8 @@ pub const KIOSK_HOST4: Ipv4Addr = Ipv4Addr::new(192, 168, 20, 5);
 pub const KIOSK_ROUTER4: Ipv4Addr = Ipv4Addr::new(192, 168, 20, 1);
 pub const MAIRIE_HOST4: Ipv4Addr = Ipv4Addr::new(192, 168, 10, 5);
 pub const MAIRIE_ROUTER4: Ipv4Addr = Ipv4Addr::new(192, 168, 10, 1);
+pub const KIOSK_ROUTER6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x20, 0, 0, 0, 0, 0, 1);
+pub const MAIRIE_ROUTER6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x10, 0, 0, 0, 0, 0, 1);
 pub const KIOSK_HOST6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x20, 0, 0, 0, 0, 0, 5);
 pub const MAIRIE_HOST6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x10, 0, 0, 0, 0, 0, 5);
 pub const LINK_LOCAL_HOST6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0x5054, 0xff, 0xfe00, 0x2005);
@@ -53,11 +55,27 @@ pub fn trunk_config() -> Config {
         .expect("cloison.toml is valid")
 }
 
+/// The link-local address the kernel derives from a MAC by default (EUI-64).
+pub fn link_local(mac: [u8; 6]) -> Ipv6Addr {
+    let m = mac;
+    Ipv6Addr::new(
+        0xfe80,
+        0,
+        0,
+        0,
+        u16::from_be_bytes([m[0] ^ 0x02, m[1]]),
+        u16::from_be_bytes([m[2], 0xff]),
+        u16::from_be_bytes([0xfe, m[3]]),
+        u16::from_be_bytes([m[4], m[5]]),
+    )
+}
+
 fn link(name: &str, index: u32, mac: [u8; 6]) -> Link {
     Link {
         name: name.into(),
         index,
         mac,
+        ipv6: vec![link_local(mac)],
     }
 }
 

@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use cloison::capture::{CaptureSocket, interfaces, wait};
+use cloison::capture::{CaptureSocket, wait};
 use cloison_core::alert::{FoldSettings, Folder, Names};
 use cloison_core::inspect::{Link, Topology, capture_filter, classify, filter};
 use cloison_lab::Node;
@@ -90,10 +90,7 @@ impl Reader {
         let (s, f) = (Arc::clone(&stop), Arc::clone(&frames));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let handle = spawn_in(router, "capture-reader", move || {
-            let links: Vec<Link> = interfaces()
-                .into_iter()
-                .filter_map(|(name, index, mac)| mac.map(|mac| Link { name, index, mac }))
-                .collect();
+            let links: Vec<Link> = cloison::capture::links();
             let topology = Topology::new(&config, &links).expect("topology");
             let ifindex = links
                 .iter()

@@ -77,6 +77,7 @@ fn smb_sample() -> Sample {
         ifindex_in: Some(IFINDEX_SEG_KIOSK),
         src_mac: Some(HOST_KIOSK),
         packet: cloison_core::sample::headers_only(&frame[14..]).to_vec(),
+        mark: None,
     }
 }
 
@@ -233,6 +234,7 @@ fn main() {
                 name: s.interface.to_string(),
                 index: i as u32 + 10,
                 mac: [0x02, 0xc1, 0, 0, (i >> 8) as u8, i as u8],
+                ipv6: Vec::new(),
             })
             .collect();
         let cell = match cloison_core::inspect::Topology::new(config, &links) {

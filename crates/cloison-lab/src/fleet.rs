@@ -413,7 +413,13 @@ impl Fleet {
             .collect();
         collector.start_prometheus(&boxes_addr, options)?;
 
-        let lab_text = include_str!("../../../config/lab.toml");
+        // The box's wire to the collector is an interface cloison does not manage: trusted,
+        // as an admin's management network would be, or the scrapes are dropped on input.
+        let lab_text = include_str!("../../../config/lab.toml").replacen(
+            "ssh_port = 22",
+            &format!("ssh_port = 22\ntrusted_interfaces = [\"{BOX_IF}\"]"),
+            1,
+        );
         let mut fleet = Fleet {
             boxes: Vec::new(),
             collector,
@@ -791,6 +797,7 @@ impl Collector {
         LabRecord {
             id: self.id.clone(),
             creator_pid: std::process::id(),
+            creator_pid_ns: registry::pid_namespace(),
             creator_start: registry::start_time(std::process::id()).unwrap_or(0),
             kept: false,
             namespaces: [("collector".to_owned(), self.ns.clone())].into(),

@@ -50,13 +50,15 @@ use cloison_core::config::Config;
 pub use netns::{NetnsError, in_netns};
 pub use probe::{
     Capture, ProbeError, Reach, SPOOF_SOURCE_PORT, bind_udp, capture, mac, ping, send_frame,
-    send_spoofed_udp, send_udp_burst, tcp_connect, udp_exchange,
+    send_frames, send_spoofed_udp, send_udp_burst, tcp_connect, udp_exchange,
 };
 pub use programs::{Programs, ProgramsError};
 pub use registry::{EXIT_INTERRUPTED, LabRecord, RegistryError, STATE_DIR, Session};
 pub use serve::{ServeError, parse_greeting};
 pub use tools::{FrameArgs, ProbeArgs, ProbeKind, frame, probe};
-pub use topology::{BOX_INET_IF, HOST_IF, Node, NodePlan, Topology, TopologyError};
+pub use topology::{
+    BOX_INET_IF, HOST_IF, Node, NodePlan, SWITCH_TRUNK_PORT, Topology, TopologyError,
+};
 
 /// Arguments of the hidden `cloison-lab serve` command.
 #[derive(Debug, clap::Args)]
@@ -394,6 +396,7 @@ impl Lab {
                 .collect(),
             listeners: self.listener_pids(),
             session: Some(registry::Session::current()),
+            creator_pid_ns: registry::pid_namespace(),
         }
     }
 

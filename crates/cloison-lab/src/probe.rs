@@ -207,12 +207,26 @@ pub fn send_spoofed_udp(
     count: usize,
     payload: &[u8],
 ) -> Result<(), ProbeError> {
-    let builder = match (src, to.ip()) {
+    use crate::frames::wire::{IPPROTO_UDP, Ipv4, Ipv6, Udp};
+    let udp = Udp {
+        sport: SPOOF_SOURCE_PORT,
+        dport: to.port(),
+    };
+    // Built with the frame kit, the same emitters the tests read back.
+    let packet = match (src, to.ip()) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
-            etherparse::PacketBuilder::ipv4(s.octets(), d.octets(), 64)
+            let ip = Ipv4 {
+                dont_fragment: false,
+                ..Ipv4::new(s, d, IPPROTO_UDP)
+            };
+            ip.emit(&udp.emit(ip.pseudo(), payload))
         }
         (IpAddr::V6(s), IpAddr::V6(d)) => {
-            etherparse::PacketBuilder::ipv6(s.octets(), d.octets(), 64)
+            let ip = Ipv6 {
+                hop_limit: 64,
+                ..Ipv6::new(s, d, IPPROTO_UDP)
+            };
+            ip.emit(&udp.emit(ip.pseudo(), payload))
         }
         _ => {
             return Err(ProbeError::Invalid {
@@ -221,14 +235,6 @@ pub fn send_spoofed_udp(
             });
         }
     };
-    let builder = builder.udp(SPOOF_SOURCE_PORT, to.port());
-    let mut packet = Vec::with_capacity(builder.size(payload.len()));
-    builder
-        .write(&mut packet, payload)
-        .map_err(|e| ProbeError::Invalid {
-            what: "forged packet",
-            detail: e.to_string(),
-        })?;
     in_netns(ns, || {
         // IPPROTO_RAW: the packet carries its own IP header (IP_HDRINCL, and for IPv6 the
         // same since Linux 4.5).
@@ -430,25 +436,46 @@ fn packet_socket(ns: &str, ifname: &str, protocol: u16) -> Result<OwnedFd, Probe
 
 /// Sends one raw Ethernet frame (header included, no FCS) out of `ifname` in `ns`.
 pub fn send_frame(ns: &str, ifname: &str, frame: &[u8]) -> Result<(), ProbeError> {
-    if frame.len() < 14 {
+    send_frames(ns, ifname, std::slice::from_ref(&frame))
+}
+
+/// Sends raw Ethernet frames, in order, from one socket (a flood of forged frames without
+/// a thread per frame). A full transmit queue is waited for, not dropped from.
+pub fn send_frames<F: AsRef<[u8]>>(ns: &str, ifname: &str, frames: &[F]) -> Result<(), ProbeError> {
+    if let Some(short) = frames.iter().find(|f| f.as_ref().len() < 14) {
         return Err(ProbeError::Invalid {
             what: "frame",
-            detail: format!("{} bytes is shorter than an Ethernet header", frame.len()),
+            detail: format!(
+                "{} bytes is shorter than an Ethernet header",
+                short.as_ref().len()
+            ),
         });
     }
-    in_netns(ns, || {
+    let frames: Vec<Vec<u8>> = frames.iter().map(|f| f.as_ref().to_vec()).collect();
+    in_netns(ns, move || {
         // Protocol 0: this socket sends only and receives nothing.
         let fd = packet_socket(ns, ifname, 0)?;
-        // SAFETY: frame is a valid buffer of frame.len() bytes.
-        let sent = unsafe { libc::send(fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
-        if sent < 0 {
-            return Err(socket_err(ns, "frame send")(io::Error::last_os_error()));
-        }
-        if usize::try_from(sent).ok() != Some(frame.len()) {
-            return Err(ProbeError::Invalid {
-                what: "frame send",
-                detail: format!("{sent} of {} bytes sent", frame.len()),
-            });
+        for frame in &frames {
+            loop {
+                // SAFETY: frame is a valid buffer of frame.len() bytes.
+                let sent =
+                    unsafe { libc::send(fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
+                if sent < 0 {
+                    let e = io::Error::last_os_error();
+                    if e.raw_os_error() == Some(libc::ENOBUFS) {
+                        std::thread::sleep(Duration::from_micros(200));
+                        continue;
+                    }
+                    return Err(socket_err(ns, "frame send")(e));
+                }
+                if usize::try_from(sent).ok() != Some(frame.len()) {
+                    return Err(ProbeError::Invalid {
+                        what: "frame send",
+                        detail: format!("{sent} of {} bytes sent", frame.len()),
+                    });
+                }
+                break;
+            }
         }
         Ok(())
     })?

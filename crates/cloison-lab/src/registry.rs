@@ -5,7 +5,9 @@
 //! that `cloison-lab down` removes the caller's labs and never another person's.
 //!
 //! A lab id is `cl<creator pid>x<n>`; its namespaces are `<id>-<role>`. The pid in the
-//! name is what lets a later run decide that a lab is orphaned.
+//! name is what lets a later run decide that a lab is orphaned, in the creator's PID
+//! namespace (recorded): a lab made in another one is judged by whether that namespace
+//! still has processes, and only from the initial namespace, which sees them all.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -64,6 +66,10 @@ pub struct LabRecord {
     /// have none: they belong to no session, and only `cloison-lab down ID` removes them).
     #[serde(default)]
     pub session: Option<Session>,
+    /// The creator's PID namespace (the inode of its /proc/self/ns/pid): its pid means
+    /// something only there. None in records written before it was recorded.
+    #[serde(default)]
+    pub creator_pid_ns: Option<u64>,
 }
 
 /// A login session: who made a lab. Everyone here is root (the lab needs it), so the user
@@ -112,8 +118,12 @@ fn terminal_session() -> u32 {
     chosen
 }
 
+/// The initial PID namespace's inode (the kernel's PROC_PID_INIT_INO): a process there
+/// sees every process of the machine.
+const INIT_PID_NS: u64 = 0xEFFF_FFFC;
+
 /// This process's PID namespace, as the inode /proc/self/ns/pid links to.
-fn pid_namespace() -> Option<u64> {
+pub fn pid_namespace() -> Option<u64> {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self/ns/pid").ok().map(|m| m.ino())
 }
@@ -303,6 +313,20 @@ pub fn owner(id: &str, live: &BTreeMap<String, Vec<String>>) -> Owner {
     if record.as_ref().is_some_and(|r| r.kept) {
         return Owner::Kept;
     }
+    let ours = pid_namespace();
+    if let Some(theirs) = record.as_ref().and_then(|r| r.creator_pid_ns)
+        && Some(theirs) != ours
+    {
+        // Made in another PID namespace (a CI runner, `unshare -p`): the pid in its name
+        // is not one this process can look up. From the initial namespace, which sees
+        // every process, it is orphaned once no process is left in that namespace; from
+        // anywhere else, it cannot be judged and is left alone.
+        return if ours == Some(INIT_PID_NS) && !pid_namespace_has_processes(theirs) {
+            Owner::Orphaned
+        } else {
+            Owner::Alive
+        };
+    }
     if pid == std::process::id() {
         // Labs of this process register before creating anything.
         return if live.contains_key(id) {
@@ -316,6 +340,21 @@ pub fn owner(id: &str, live: &BTreeMap<String, Vec<String>>) -> Owner {
         (Some(now), Some(r)) if r.creator_start != now => Owner::Orphaned,
         _ => Owner::Alive,
     }
+}
+
+/// Whether some process of the machine runs in the PID namespace of inode `ns`.
+fn pid_namespace_has_processes(ns: u64) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    dir.flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .any(|e| std::fs::metadata(e.path().join("ns/pid")).is_ok_and(|m| m.ino() == ns))
 }
 
 /// Removes the labs whose creator is dead (not the kept ones). Returns the removed ids.
@@ -512,6 +551,14 @@ mod tests {
             i32::try_from(sid).unwrap(),
             nix::unistd::getsid(None).unwrap().as_raw()
         );
+    }
+
+    #[test]
+    fn a_pid_namespace_is_alive_while_a_process_runs_in_it() {
+        let ours = pid_namespace().expect("/proc/self/ns/pid");
+        assert!(pid_namespace_has_processes(ours));
+        // No namespace has inode 1 (the procfs root's).
+        assert!(!pid_namespace_has_processes(1));
     }
 
     #[test]

@@ -349,6 +349,28 @@ impl Rig {
             .expect("run cloison")
     }
 
+    /// `cloison` as the daemon runs, in the router with the private journal: what it
+    /// journals (`cloison verify`'s alerts) is in `events`. Its own process group, so a
+    /// test can kill it and whatever it started.
+    pub fn cloison_journaled(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("nsenter");
+        c.arg(format!(
+            "--mount={}",
+            self.journal.mount_ns_path().display()
+        ))
+        .arg(format!("--uts={}", self.journal.uts_ns_path().display()))
+        .arg(format!("--net=/run/netns/{}", self.lab.ns(Node::Router)))
+        .arg("--")
+        .arg(&self.programs.cloison)
+        .args(args)
+        .args(["-c", self.config_path().to_str().expect("utf-8 path")])
+        .env("CLOISON_STATE_DIR", self.state_dir())
+        .env("CLOISON_RUNTIME_DIR", self.runtime_dir())
+        .stdin(Stdio::null())
+        .process_group(0);
+        c
+    }
+
     pub fn nft(&self, args: &[&str]) -> Output {
         self.lab
             .command(Node::Router, "nft")

@@ -764,38 +764,35 @@ struct IpHeader {
     src_port: Option<u16>,
 }
 
-/// Parses the IP header of an Ethernet frame (behind any 802.1Q/802.1ad tags).
+/// Parses the IP header of an Ethernet frame (behind any 802.1Q/802.1ad tags), with the
+/// frame kit's parsers.
 fn ip_header(frame: &[u8]) -> Option<IpHeader> {
-    let mut at = 12;
-    let mut ether_type = u16::from_be_bytes(frame.get(at..at + 2)?.try_into().ok()?);
+    use crate::frames::wire::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, Ethernet, Ipv4, Ipv6, Vlan};
+    let (eth, mut rest) = Ethernet::parse(frame).ok()?;
+    let mut ether_type = eth.ether_type;
     while ether_type == 0x8100 || ether_type == 0x88a8 {
-        at += 4;
-        ether_type = u16::from_be_bytes(frame.get(at..at + 2)?.try_into().ok()?);
+        let (tag, after) = Vlan::parse(rest).ok()?;
+        ether_type = tag.ether_type;
+        rest = after;
     }
-    let ip = frame.get(at + 2..)?;
     let port = |l4: &[u8]| l4.get(0..2).map(|p| u16::from_be_bytes([p[0], p[1]]));
     match ether_type {
-        0x0800 => {
-            let ihl = usize::from(*ip.first()? & 0x0f) * 4;
-            let src: [u8; 4] = ip.get(12..16)?.try_into().ok()?;
-            let dst: [u8; 4] = ip.get(16..20)?.try_into().ok()?;
-            let proto = *ip.get(9)?;
+        ETHERTYPE_IPV4 => {
+            let (ip, l4) = Ipv4::parse(rest).ok()?;
             Some(IpHeader {
-                src: IpAddr::from(src),
-                dst: IpAddr::from(dst),
-                proto,
-                src_port: ip.get(ihl..).and_then(port),
+                src: ip.src.into(),
+                dst: ip.dst.into(),
+                proto: ip.proto,
+                src_port: port(l4),
             })
         }
-        0x86dd => {
-            let src: [u8; 16] = ip.get(8..24)?.try_into().ok()?;
-            let dst: [u8; 16] = ip.get(24..40)?.try_into().ok()?;
-            let proto = *ip.get(6)?;
+        ETHERTYPE_IPV6 => {
+            let (ip, l4) = Ipv6::parse(rest).ok()?;
             Some(IpHeader {
-                src: IpAddr::from(src),
-                dst: IpAddr::from(dst),
-                proto,
-                src_port: ip.get(40..).and_then(port),
+                src: ip.src.into(),
+                dst: ip.dst.into(),
+                proto: ip.next_header,
+                src_port: port(l4),
             })
         }
         _ => None,

@@ -81,6 +81,10 @@ impl fmt::Display for Node {
 pub const HOST_IF: &str = "eth0";
 /// A box's interface toward the Internet host behind it.
 pub const BOX_INET_IF: &str = "eth1";
+/// The switch's end of the router's trunk, when the configuration has one (and no VLAN
+/// segment: the lab's kernel may lack 8021q): what the tests send from there arrives
+/// untagged on the trunk's parent, as from a switch's native VLAN.
+pub const SWITCH_TRUNK_PORT: &str = "trunk";
 
 /// A host on a segment: where it sits and which part of the segment's subnets it takes.
 struct HostPlan {
@@ -360,6 +364,12 @@ pub fn plan(config: &Config, id: &str) -> Result<Topology, TopologyError> {
         ));
         switch.push(format!("link set {port} master {bridge} up"));
         switch.push(format!("link set {bridge} up"));
+    }
+    if let Some(trunk) = &config.trunk {
+        switch.push(format!(
+            "link add {SWITCH_TRUNK_PORT} type veth peer name {trunk} netns {router_ns}"
+        ));
+        switch.push(format!("link set {SWITCH_TRUNK_PORT} up"));
     }
     for host in &HOSTS {
         let seg = config

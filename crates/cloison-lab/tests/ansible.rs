@@ -47,7 +47,9 @@ fn lab_vars() -> Value {
             {"from": ["kiosk", "poste"], "to": "mairie"},
             {"from": "kiosk", "to": "poste"}
         ],
-        "cloison_alerts": {"summary_every": "10s", "max_per_minute": 120}
+        "cloison_alerts": {"summary_every": "10s", "max_per_minute": 120},
+        "cloison_verify_settings": {"internet": "198.51.100.10", "internet6": "2001:db8:100::10",
+                                    "targets": {"mairie": ["192.168.10.5", "fd00:10::5"]}}
     })
 }
 
@@ -205,14 +207,23 @@ fn the_ansible_example_installs_applies_confirms_and_rolls_back() {
     };
     let (first_hash, _) = daemon(&rig);
 
-    // A: install, write (summaries every 20 s instead of 10), reload, confirm. The verify
-    // step is skipped: `cloison verify` does not exist yet.
+    // A: install, write (summaries every 20 s instead of 10), reload, prove the isolation
+    // with the installed `cloison verify` against the configuration on trial, confirm.
     let (ok, out) = play.run(
         "a",
-        json!({"cloison_verify": false,
+        json!({"cloison_verify": true,
                "cloison_alerts": {"summary_every": "20s", "max_per_minute": 120}}),
     );
     assert!(ok, "{out}");
+    let record = std::fs::read_to_string(rig.state_dir().join("verify-last.json"))
+        .unwrap_or_else(|e| panic!("the verify step recorded no run ({e}):\n{out}"));
+    let record: Value = serde_json::from_str(&record).unwrap();
+    assert_eq!(record["success"], true, "{record}\n{out}");
+    assert_eq!(
+        record["config_hash"],
+        sha256(&rig.config_path()),
+        "it verified the configuration on trial"
+    );
     let box_view = out.split("--- box").nth(1).unwrap_or_default();
     assert!(
         box_view.contains(&format!("version={}", env!("CARGO_PKG_VERSION")))

@@ -777,8 +777,57 @@ fn matrix_markdown() -> String {
          inet cloison`, an inserted `accept` and a deletion of cloison's routing rules let not\n\
          one datagram through, and each is repaired and journaled with the process that made it.\n",
     );
+    out.push_str(BEYOND_THE_MATRIX);
     out
 }
+
+/// What the matrix does not show: the attacks tested elsewhere, and what happens on the
+/// interfaces cloison does not manage.
+const BEYOND_THE_MATRIX: &str = "
+## Beyond the matrix
+
+Attacks a compromised kiosk would try, each an automated test that sends the real frames
+through the lab's router running `cloison run` and reads the alert back from journald
+(`crates/cloison-lab/tests/attacks.rs`, `budget_and_input.rs`):
+
+- **ICMP errors quoting another segment's flow** (destination unreachable, packet too
+  big, fragmentation needed) are blocked like any crossing, although conntrack calls them
+  related: an error about a mairie flow can only come from the path that flow takes (its
+  uplink, the router, the mairie itself), never from the kiosk. Sent to the router's
+  mairie-side address, they are dropped before the router reads them: no path MTU is set
+  on its route to the mairie.
+- **Stealth scans** (NULL, FIN, Xmas, Maimon) and **TCP with bad checksums**, which
+  conntrack calls invalid, are counted in their pair (`kiosk/mairie`) and alerted.
+- **IPv6 extension headers** hide no port; a first fragment without its transport header
+  is dropped, counted and alerted as what it is (`tiny_fragment`).
+- **TTL 1 probes** (traceroute) and **directed broadcasts** into the mairie are blocked
+  before routing: the router answers no \"time exceeded\", and the alert says what they
+  are.
+- **Layer-2 impersonation** of the router (ARP in every form, IPv6 neighbour
+  advertisements, frames forged with the router's own MAC), unicast rogue DHCP offers and
+  router advertisements (behind any number of extension headers) are contained on the
+  kiosk's wire and alerted; see docs/alerts.md for what no router can see.
+
+## Interfaces cloison does not manage
+
+The configuration names the interfaces cloison manages: the segments', the uplinks', and
+the trunk. Every other interface of the router (an out-of-band management port, a VPN,
+anything plugged in later) is handled this way:
+
+- **to the router itself**: dropped and counted (`unmanaged`), unless listed in
+  `router.trusted_interfaces`, which reach every service of the router. The input policy
+  is drop, so an interface added after cloison started is closed too.
+  `router.unmanaged_input = \"accept\"` keeps the old open behaviour, and `cloison check`
+  warns about it;
+- **through the router**: never forwarded to or from a segment (`unrouted`), trusted or
+  not: only segments and uplinks are routed;
+- **the trunk's parent** (`[trunk] interface`, the switch's native VLAN): whatever arrives
+  untagged there is dropped before routing, counted `trunk/untagged` and alerted
+  (`router_access` without a source segment), whether it was for a router service (its
+  IPv6 link-local ssh included) or for a segment. The second wall sends everything
+  arriving there to a table of blackholes, so that holds without nftables too. ARP is not
+  answered there (`arp_ignore`).
+";
 
 #[test]
 fn isolation_doc_matches_the_matrix() {

@@ -401,6 +401,7 @@ impl FakeLab {
             namespaces: [("router".to_owned(), lab.ns.clone())].into(),
             listeners: Vec::new(),
             session: Some(session),
+            creator_pid_ns: None,
         };
         std::fs::create_dir_all(cloison_lab::STATE_DIR).unwrap();
         std::fs::write(

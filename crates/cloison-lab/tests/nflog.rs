@@ -62,8 +62,8 @@ fn a_blocked_packet_arrives_as_a_sample_with_its_headers() {
         .unwrap_or_else(|| panic!("no kiosk/mairie sample in {samples:?}"));
     assert_eq!(
         s.packet.len(),
-        20 + 4,
-        "only the IP header and the ports are kept"
+        20 + 8,
+        "only the IP header and the UDP header are kept"
     );
     assert!(!String::from_utf8_lossy(&s.packet).contains("marker"));
     let config = cloison::config_file::load(common::LAB_TOML.as_ref())

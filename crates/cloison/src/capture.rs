@@ -7,6 +7,17 @@
 //! socket is bound (no unfiltered frame is ever queued), a larger receive buffer, and
 //! `PACKET_STATISTICS` for the kernel's drop count. pnet supplies the interface list.
 //!
+//! The router's own frames are told apart by direction, not by MAC: the socket asks the
+//! kernel not to deliver what the router sends (`PACKET_IGNORE_OUTGOING`), the filter
+//! drops outgoing frames too (older kernels lack the option), and `recv` reports the
+//! packet type so the caller can skip any that still come through. A frame that arrives
+//! with one of the router's MACs is then forged or looped, and `classify` says so.
+//!
+//! Each socket also puts its interface in promiscuous mode (`PACKET_MR_PROMISC`, counted
+//! by the kernel and undone when the socket closes): frames addressed to another host's
+//! MAC (a unicast rogue DHCP offer or router advertisement) reach the router's port on a
+//! switch that floods them or a hub, and a network card drops them unless promiscuous.
+//!
 //! Only this module touches packet sockets; what a frame means is `inspect`'s business.
 
 use std::io;
@@ -23,6 +34,16 @@ pub struct FrameMeta {
     pub aux_vlan: Option<(u16, u16)>,
     /// The frame's length on the wire (it may have been truncated to the buffer).
     pub wire_len: usize,
+    /// The packet type (`sll_pkttype`): `PACKET_HOST`, `PACKET_BROADCAST`,
+    /// `PACKET_OTHERHOST`... `PACKET_OUTGOING` for a frame the router sent.
+    pub pkttype: u8,
+}
+
+impl FrameMeta {
+    /// A frame the router itself sent: not evidence of anything.
+    pub fn outgoing(&self) -> bool {
+        self.pkttype == libc::PACKET_OUTGOING
+    }
 }
 
 /// Kernel counters of one socket since it was opened.
@@ -44,6 +65,8 @@ pub struct CaptureSocket {
 const PACKET_AUXDATA: libc::c_int = 8;
 const PACKET_STATISTICS: libc::c_int = 6;
 const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
+const PACKET_ADD_MEMBERSHIP: libc::c_int = 1;
+const PACKET_MR_PROMISC: libc::c_ushort = 1;
 const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
 const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
 
@@ -140,6 +163,13 @@ impl CaptureSocket {
                 crate::sockopt::socklen::<libc::sockaddr_ll>(),
             )
         })?;
+        let promisc = libc::packet_mreq {
+            mr_ifindex: addr.sll_ifindex,
+            mr_type: PACKET_MR_PROMISC,
+            mr_alen: 0,
+            mr_address: [0; 8],
+        };
+        setsockopt(&fd, libc::SOL_PACKET, PACKET_ADD_MEMBERSHIP, &promisc)?;
         Ok(CaptureSocket {
             fd,
             ifindex,
@@ -156,8 +186,12 @@ impl CaptureSocket {
         };
         // Room for one cmsghdr carrying a tpacket_auxdata, aligned.
         let mut cbuf = [0u64; 8];
-        // SAFETY: msghdr is plain data; zeroed is valid, fields set below.
+        // SAFETY: sockaddr_ll and msghdr are plain data; zeroed is valid, fields set below.
+        let mut from: libc::sockaddr_ll = unsafe { zeroed() };
+        // SAFETY: as above.
         let mut msg: libc::msghdr = unsafe { zeroed() };
+        msg.msg_name = std::ptr::from_mut(&mut from).cast();
+        msg.msg_namelen = crate::sockopt::socklen::<libc::sockaddr_ll>();
         msg.msg_iov = &mut iov;
         msg.msg_iovlen = 1;
         msg.msg_control = cbuf.as_mut_ptr().cast();
@@ -184,6 +218,7 @@ impl CaptureSocket {
         let mut meta = FrameMeta {
             aux_vlan: None,
             wire_len: usize::try_from(n).unwrap_or(0),
+            pkttype: from.sll_pkttype,
         };
         // SAFETY: walking the control messages the kernel filled in, with the libc macros.
         unsafe {
@@ -278,6 +313,29 @@ pub fn interfaces() -> Vec<(String, u32, Option<[u8; 6]>)> {
     pnet::datalink::interfaces()
         .into_iter()
         .map(|i| (i.name.clone(), i.index, i.mac.map(|m| m.octets())))
+        .collect()
+}
+
+/// The interfaces of the current network namespace that have a MAC, as inspection sees
+/// them (with their IPv6 addresses, link-local ones included).
+pub fn links() -> Vec<cloison_core::inspect::Link> {
+    pnet::datalink::interfaces()
+        .into_iter()
+        .filter_map(|i| {
+            Some(cloison_core::inspect::Link {
+                name: i.name.clone(),
+                index: i.index,
+                mac: i.mac?.octets(),
+                ipv6: i
+                    .ips
+                    .iter()
+                    .filter_map(|n| match n.ip() {
+                        std::net::IpAddr::V6(a) => Some(a),
+                        std::net::IpAddr::V4(_) => None,
+                    })
+                    .collect(),
+            })
+        })
         .collect()
 }
 

@@ -189,6 +189,11 @@ pub enum Command {
         /// Machine-readable output: every probe with what each wall did.
         #[arg(long)]
         json: bool,
+        /// Only when `[verify] every` says a run is due (cloison-verify.timer's way):
+        /// never without `every`; at once without an earlier run, after a failed one or
+        /// when the configuration changed; otherwise `every` after the last run.
+        #[arg(long, conflicts_with = "dry_run")]
+        if_due: bool,
     },
 
     /// Internal (cloison.service's ExecCondition): exit 1, saying why, when the

@@ -162,6 +162,7 @@ fn sample(nlas: &[PacketNla]) -> Sample {
         match nla {
             PacketNla::Prefix(p) => s.prefix = prefix(p),
             PacketNla::IfIndexInDev(i) => s.ifindex_in = Some(*i),
+            PacketNla::Mark(m) => s.mark = Some(*m),
             PacketNla::HwAddr(hw) => {
                 // The crate keeps the fields private; its wire form is
                 // length (u16, big endian), 2 bytes of padding, 8 address bytes.

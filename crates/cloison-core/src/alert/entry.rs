@@ -6,10 +6,10 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::event::{Destination, EventKind, FlowKey, L4, format_mac};
+use super::event::{Destination, EventKind, FlowKey, L4, Origin, Technique, format_mac};
 use super::names::Names;
 use super::ports::service_name;
-use crate::counter::{Pair, TO_INTERNET, TO_PRIVATE};
+use crate::counter::{Pair, TO_INTERNET, TO_PRIVATE, TRUNK_UNTAGGED};
 
 /// The journal field names of the contract (docs/alerts.md). Scripts rely on them.
 pub mod field {
@@ -33,6 +33,11 @@ pub mod field {
     /// The inner tag of a double-tagged frame: the VLAN a hopping attempt aims at.
     pub const VLAN_INNER: &str = "CLOISON_VLAN_INNER";
     pub const INTERFACE: &str = "CLOISON_INTERFACE";
+    /// How the attempt was made, when its headers say (`tcp_fin`, `traceroute`,
+    /// `neighbour_advert`...): `event::Technique`.
+    pub const TECHNIQUE: &str = "CLOISON_TECHNIQUE";
+    /// `isolation_breach`: `forged`, `leaked` or `unknown` (`event::Origin`).
+    pub const ORIGIN: &str = "CLOISON_ORIGIN";
     /// The ruleset counter (`kiosk/mairie`) whose packets an entry reports.
     pub const COUNTER: &str = "CLOISON_COUNTER";
     pub const PACKETS: &str = "CLOISON_PACKETS";
@@ -40,6 +45,12 @@ pub mod field {
     pub const FLOWS: &str = "CLOISON_FLOWS";
     /// Flows whose packets an overflow summary carries without an entry of their own.
     pub const FOLDED_FLOWS: &str = "CLOISON_FOLDED_FLOWS";
+    /// Summaries of several flows: the most frequent destinations, `address proto/port
+    /// count` separated by commas (counts are packets, or samples for counters).
+    pub const TOP_DESTINATIONS: &str = "CLOISON_TOP_DESTINATIONS";
+    /// Summaries of several flows: their distinct sources (addresses or MACs), `N`, or
+    /// `N+` when there were more than could be remembered.
+    pub const SOURCES: &str = "CLOISON_SOURCES";
     pub const FIRST_SEEN: &str = "CLOISON_FIRST_SEEN";
     pub const LAST_SEEN: &str = "CLOISON_LAST_SEEN";
     /// Free text from the daemon: what drifted, the validation errors, what changed.
@@ -573,6 +584,7 @@ fn flow_headline(names: &Names, key: &FlowKey) -> String {
     } else {
         src
     };
+    let technique = key.technique.map(|t| format!(", {}", t.description()));
     match key.kind {
         EventKind::CrossSegment => {
             let dst = match key.dst {
@@ -586,13 +598,29 @@ fn flow_headline(names: &Names, key: &FlowKey) -> String {
                 _ => join_some(&[dst_seg, ip(key.dst_ip)]),
             };
             join_some(&[Some(src), Some("tried".into()), Some(dst), service])
+                + technique.as_deref().unwrap_or("")
         }
-        EventKind::RouterAccess => join_some(&[
-            Some(src),
-            Some("tried the router".into()),
-            ip(key.dst_ip),
-            service,
-        ]),
+        EventKind::RouterAccess if key.src_segment.is_none() => {
+            let trunk = key
+                .ifindex
+                .and_then(|i| names.interface(i))
+                .unwrap_or("the trunk");
+            join_some(&[
+                Some(format!("untagged on {trunk}:")),
+                ip(key.src_ip).or_else(|| mac(key.src_mac)),
+                Some("tried the router".into()),
+                ip(key.dst_ip),
+                service,
+            ]) + technique.as_deref().unwrap_or("")
+        }
+        EventKind::RouterAccess => {
+            join_some(&[
+                Some(src),
+                Some("tried the router".into()),
+                ip(key.dst_ip),
+                service,
+            ]) + technique.as_deref().unwrap_or("")
+        }
         EventKind::SpoofedSource => {
             let who = src_seg.unwrap_or_else(|| "a segment".into());
             let from_mac = mac(key.src_mac).map(|m| format!("from {m}"));
@@ -607,14 +635,33 @@ fn flow_headline(names: &Names, key: &FlowKey) -> String {
             ])
         }
         EventKind::IsolationBreach => {
-            let whose = src_seg.map(|s| format!("of {s}"));
+            let whose = src_seg.as_ref().map(|s| format!("of {s}"));
+            let here = dst_seg.as_deref().unwrap_or("this segment");
+            let other = src_seg.as_deref().unwrap_or("another segment");
+            let origin = match key.origin {
+                Some(Origin::Forged) => format!(
+                    "; forged: the router knows this MAC as a host of {here}, which sends with an address of {other}"
+                ),
+                Some(Origin::Leaked) => format!(
+                    "; leaked: the router's own frames from {other} reach this wire too (a bridge, a loop or a switch joins them)"
+                ),
+                Some(Origin::Unknown) => format!(
+                    "; cannot tell whether {other} leaks onto this wire or a host of {here} forges the address"
+                ),
+                None => String::new(),
+            };
             format!(
-                "isolation breach: {} {}seen on {}",
+                "isolation breach: {} {}seen on {}{origin}",
                 join_some(&[ip(key.src_ip), mac(key.src_mac)]),
                 whose.map(|w| w + " ").unwrap_or_default(),
                 place_text(names, key, dst_seg.as_deref()),
             )
         }
+        EventKind::ArpSpoof if key.technique == Some(Technique::RouterMac) => format!(
+            "router MAC spoofing on {}: a frame from the wire carries the router's own MAC {} (a host impersonating the router, or a loop)",
+            place_text(names, key, src_seg.as_deref()),
+            mac(key.src_mac).unwrap_or_else(|| "address".into()),
+        ),
         EventKind::ArpSpoof => {
             let owner = match key.dst {
                 Some(Destination::Router) => Some("the router's address".to_owned()),
@@ -623,8 +670,15 @@ fn flow_headline(names: &Names, key: &FlowKey) -> String {
                 }
                 _ => None,
             };
+            let (what, how) = match key.technique {
+                Some(t @ (Technique::NeighbourAdvert | Technique::NeighbourSolicit)) => {
+                    ("IPv6 neighbour spoofing", format!(" in a {}", t.description()))
+                }
+                Some(Technique::ArpRequest) => ("ARP spoofing", " in an ARP request".to_owned()),
+                _ => ("ARP spoofing", String::new()),
+            };
             format!(
-                "ARP spoofing on {}: {} claims {}{}",
+                "{what} on {}: {} claims {}{}{how}",
                 place_text(names, key, src_seg.as_deref()),
                 mac(key.src_mac).unwrap_or_else(|| "a host".into()),
                 ip(key.src_ip).unwrap_or_else(|| "an address".into()),
@@ -704,6 +758,15 @@ fn push_flow_fields(a: &mut Alert, names: &Names, key: &FlowKey) {
     if let Some(i) = key.ifindex.and_then(|i| names.interface(i)) {
         a.push(field::INTERFACE, i);
     }
+    if let Some(t) = key.technique {
+        a.push(field::TECHNIQUE, t.name());
+        if t == Technique::VerifyProbe {
+            a.push(field::VERIFY, 1);
+        }
+    }
+    if let Some(o) = key.origin {
+        a.push(field::ORIGIN, o.name());
+    }
 }
 
 fn push_counts(a: &mut Alert, packets: u64, first: u64, last: u64) {
@@ -712,16 +775,116 @@ fn push_counts(a: &mut Alert, packets: u64, first: u64, last: u64) {
     a.push(field::LAST_SEEN, rfc3339(last));
 }
 
+/// Whether an entry follows an earlier one about the same flow or counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repeat {
+    /// A first alert.
+    First,
+    /// A summary of what followed an earlier entry: "37 more packets".
+    More,
+    /// A summary of something no earlier entry named (its first alert was held back by
+    /// the bound): "37 packets", not "more".
+    Unnamed,
+}
+
+/// A destination as summaries name it: address, protocol and port (for `arp_spoof`,
+/// the address claimed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Target {
+    pub dst_ip: Option<IpAddr>,
+    pub proto: Option<L4>,
+    pub dst_port: Option<u16>,
+}
+
+impl Target {
+    pub fn of(key: &FlowKey) -> Target {
+        Target {
+            dst_ip: if key.kind == EventKind::ArpSpoof {
+                key.src_ip
+            } else {
+                key.dst_ip
+            },
+            proto: key.proto,
+            dst_port: key.dst_port,
+        }
+    }
+
+    fn text(&self) -> String {
+        let mut k = FlowKey::new(EventKind::CrossSegment);
+        k.proto = self.proto;
+        k.dst_port = self.dst_port;
+        join_some(&[ip(self.dst_ip), service_text(&k)])
+    }
+}
+
+/// What a summary folds, beyond its count: a few flows named one by one, how many
+/// flows, the top destinations and the number of distinct sources.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Folded {
+    /// Flows named in the message.
+    pub shown: Vec<FlowKey>,
+    /// Distinct flows folded.
+    pub flows: u64,
+    /// The most frequent destinations, with their packets (layer-2 kinds) or samples
+    /// (counter-backed kinds), most first.
+    pub top: Vec<(Target, u64)>,
+    /// Distinct sources (address or MAC) of the folded flows.
+    pub sources: u64,
+    /// `sources` is a floor: there were more than could be remembered.
+    pub sources_at_least: bool,
+}
+
+impl Folded {
+    fn sources_text(&self) -> String {
+        if self.sources_at_least {
+            format!("{}+", self.sources)
+        } else {
+            self.sources.to_string()
+        }
+    }
+
+    fn top_text(&self) -> String {
+        self.top
+            .iter()
+            .map(|(t, n)| format!("{} {n}", t.text()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// `; top destinations: 192.168.10.5 tcp/445 (SMB) 1200, ...; 8123 distinct sources`.
+    fn message_text(&self, unit: &str) -> String {
+        let mut out = String::new();
+        if !self.top.is_empty() {
+            let _ = write!(out, "; top destinations ({unit}): {}", self.top_text());
+        }
+        if self.sources > 1 {
+            let _ = write!(out, "; {} distinct sources", self.sources_text());
+        }
+        out
+    }
+
+    fn push_fields(&self, a: &mut Alert) {
+        if !self.top.is_empty() {
+            a.push(field::TOP_DESTINATIONS, self.top_text());
+        }
+        if self.sources > 0 {
+            a.push(field::SOURCES, self.sources_text());
+        }
+    }
+}
+
 /// `blocked, first packet` / `observed, 37 more packets in 12 s`.
-fn outcome(kind: EventKind, packets: u64, first: u64, last: u64, summary: bool) -> String {
+fn outcome(kind: EventKind, packets: u64, first: u64, last: u64, repeat: Repeat) -> String {
     let v = verdict(kind).unwrap_or("seen");
-    if !summary && packets == 1 {
-        format!("{v}, first packet")
-    } else if summary {
-        let unit = if packets == 1 { "packet" } else { "packets" };
-        format!("{v}, {packets} more {unit} {}", span_text(first, last))
-    } else {
-        format!("{v}, {} {}", packets_text(packets), span_text(first, last))
+    match repeat {
+        Repeat::First if packets == 1 => format!("{v}, first packet"),
+        Repeat::More => {
+            let unit = if packets == 1 { "packet" } else { "packets" };
+            format!("{v}, {packets} more {unit} {}", span_text(first, last))
+        }
+        Repeat::First | Repeat::Unnamed => {
+            format!("{v}, {} {}", packets_text(packets), span_text(first, last))
+        }
     }
 }
 
@@ -732,15 +895,15 @@ pub(super) fn flow_alert(
     counter: Option<&str>,
     packets: u64,
     (first, last): (u64, u64),
-    summary: bool,
+    repeat: Repeat,
 ) -> Alert {
     let msg = format!(
         "{}: {}",
         flow_headline(names, key),
-        outcome(key.kind, packets, first, last, summary)
+        outcome(key.kind, packets, first, last, repeat)
     );
     let mut a = Alert::base(key.kind, names.router(), msg);
-    if summary {
+    if repeat != Repeat::First {
         a.push(field::SUMMARY, 1);
     }
     if let Some(v) = verdict(key.kind) {
@@ -763,11 +926,14 @@ pub(super) fn counter_alert(
     counter: &str,
     packets: u64,
     (first, last): (u64, u64),
-    (sampled, flows): (&[FlowKey], u64),
-    summary: bool,
+    folded: &Folded,
+    repeat: Repeat,
 ) -> Alert {
     let Pair { from, to } = Pair::parse(counter).unwrap_or(Pair::new(counter, ""));
     let what = match kind {
+        EventKind::RouterAccess if counter == TRUNK_UNTAGGED => {
+            "traffic untagged on the trunk tried the router".to_owned()
+        }
         EventKind::RouterAccess => format!("{from} tried the router"),
         EventKind::SpoofedSource => format!("{from} sent packets with forged sources"),
         _ => match to {
@@ -776,9 +942,11 @@ pub(super) fn counter_alert(
             _ => format!("{from} tried {to}"),
         },
     };
-    let mut msg = format!("{what}: {}", outcome(kind, packets, first, last, summary));
-    if !sampled.is_empty() {
-        let list: Vec<String> = sampled
+    let mut msg = format!("{what}: {}", outcome(kind, packets, first, last, repeat));
+    let flows = folded.flows;
+    if !folded.shown.is_empty() {
+        let list: Vec<String> = folded
+            .shown
             .iter()
             .map(|k| {
                 join_some(&[
@@ -790,21 +958,24 @@ pub(super) fn counter_alert(
             })
             .collect();
         let _ = write!(msg, "; sampled: {}", list.join(", "));
-        let shown = sampled.len() as u64;
+        let shown = folded.shown.len() as u64;
         if flows > shown {
             let _ = write!(msg, " and {} other flows", flows - shown);
         }
-    } else if summary {
+        if flows > shown {
+            msg.push_str(&folded.message_text("samples"));
+        }
+    } else if repeat != Repeat::First {
         msg.push_str("; no flow sampled");
     }
     let mut a = Alert::base(kind, names.router(), msg);
-    if summary {
+    if repeat != Repeat::First {
         a.push(field::SUMMARY, 1);
     }
     if let Some(v) = verdict(kind) {
         a.push(field::VERDICT, v);
     }
-    match sampled {
+    match folded.shown.as_slice() {
         [one] if flows == 1 => push_flow_fields(&mut a, names, one),
         _ => {
             if names.segment_id(from).is_some() {
@@ -817,6 +988,9 @@ pub(super) fn counter_alert(
     }
     a.push(field::COUNTER, counter);
     a.push(field::FLOWS, flows);
+    if flows > 1 {
+        folded.push_fields(&mut a);
+    }
     push_counts(&mut a, packets, first, last);
     a
 }
@@ -827,28 +1001,35 @@ pub(super) fn overflow_alert(
     names: &Names,
     kind: EventKind,
     packets: u64,
-    folded_flows: u64,
     (first, last): (u64, u64),
     parts: &[(String, u64)],
     bound: u32,
+    folded: &Folded,
 ) -> Alert {
+    let unit = if counter_backed(kind) {
+        "samples"
+    } else {
+        "packets"
+    };
     let mut msg = format!(
         "{kind}: {} {} {}, from {} flows not listed one by one (limit of {bound} alerts a minute)",
         verdict(kind).unwrap_or("seen"),
         packets_text(packets),
         span_text(first, last),
-        folded_flows,
+        folded.flows,
     );
     if !parts.is_empty() {
         let list: Vec<String> = parts.iter().map(|(n, p)| format!("{n} {p}")).collect();
         let _ = write!(msg, "; {}", list.join(", "));
     }
+    msg.push_str(&folded.message_text(unit));
     let mut a = Alert::base(kind, names.router(), msg);
     a.push(field::SUMMARY, 1);
     if let Some(v) = verdict(kind) {
         a.push(field::VERDICT, v);
     }
-    a.push(field::FOLDED_FLOWS, folded_flows);
+    a.push(field::FOLDED_FLOWS, folded.flows);
+    folded.push_fields(&mut a);
     push_counts(&mut a, packets, first, last);
     a
 }
@@ -896,7 +1077,7 @@ mod tests {
             Some("kiosk/mairie"),
             37,
             (t0, t0 + 12_400_000),
-            true,
+            Repeat::More,
         );
         assert_eq!(
             a.message(),
@@ -912,9 +1093,23 @@ mod tests {
         assert_eq!(a.field(field::SUMMARY), Some("1"));
         assert_eq!(a.packets(), 37);
         assert_eq!(a.priority(), 4);
-        let first = flow_alert(&names(), &smb(), None, 1, (t0, t0), false);
+        let first = flow_alert(&names(), &smb(), None, 1, (t0, t0), Repeat::First);
         assert!(first.message().ends_with("(SMB): blocked, first packet"));
         assert!(!first.is_summary());
+    }
+
+    #[test]
+    fn a_verify_probe_is_marked_and_says_it_is_no_attack() {
+        let mut k = smb();
+        k.technique = Some(Technique::VerifyProbe);
+        let a = flow_alert(&names(), &k, None, 1, (0, 0), Repeat::First);
+        assert_eq!(a.field(field::VERIFY), Some("1"));
+        assert_eq!(a.field(field::TECHNIQUE), Some("verify_probe"));
+        assert!(a.message().contains("not an attack"), "{}", a.message());
+        assert_eq!(
+            flow_alert(&names(), &smb(), None, 1, (0, 0), Repeat::First).field(field::VERIFY),
+            None
+        );
     }
 
     #[test]
@@ -923,7 +1118,7 @@ mod tests {
             let mut k = smb();
             k.kind = kind;
             k.src_mac = Some([2, 0, 0, 0, 0, 9]);
-            let a = flow_alert(&names(), &k, None, 1, (0, 0), false);
+            let a = flow_alert(&names(), &k, None, 1, (0, 0), Repeat::First);
             assert!(!a.message().contains('\n'));
             assert!(a.message().len() > 20, "{kind}: {}", a.message());
             assert_eq!(a.field(field::SRC_MAC), Some("02:00:00:00:00:09"));

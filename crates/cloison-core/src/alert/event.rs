@@ -17,7 +17,10 @@ pub enum EventKind {
     /// Traffic that got across without going through the rules (shared wire, leaking
     /// switch, added bridge).
     IsolationBreach,
-    /// An ARP reply or gratuitous ARP claiming the router's or another segment's address.
+    /// A host impersonating the router (or a host of another segment) at the link layer:
+    /// an ARP message (reply, gratuitous, or request) or an IPv6 neighbour advertisement
+    /// or solicitation giving the router's or another segment's address a MAC that is not
+    /// the router's, or a frame from the wire carrying the router's own MAC as its source.
     ArpSpoof,
     /// A DHCP offer or ack from a host instead of the router.
     RogueDhcp,
@@ -182,6 +185,140 @@ impl L4 {
     }
 }
 
+/// How an attempt was made, when its headers say more than addresses and ports
+/// (`CLOISON_TECHNIQUE`). Part of the flow: a FIN scan and a SYN to the same port are
+/// two flows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Technique {
+    /// TTL (or hop limit) 1 toward another segment: a traceroute probe, which the router
+    /// would have answered with "time exceeded".
+    Traceroute,
+    /// To the broadcast address of another segment's subnet (a directed broadcast).
+    DirectedBroadcast,
+    /// An ICMP or ICMPv6 error (unreachable, too big, time exceeded, parameter problem,
+    /// redirect) about some flow: an injection attempt.
+    IcmpError,
+    /// TCP stealth scans: no flags; FIN only; FIN, PSH and URG (Xmas); FIN and ACK
+    /// (Maimon).
+    TcpNull,
+    TcpFin,
+    TcpXmas,
+    TcpMaimon,
+    /// A first fragment that stops before the transport header's ports (RFC 7112 forbids
+    /// it, RFC 1858's tiny fragments): the port travels in a later fragment, which the
+    /// kernel never reassembles with it, so nobody can read it.
+    TinyFragment,
+    /// An ARP request whose sender is the claimed address ("who-has X tell <router>"):
+    /// it poisons the neighbours that answer or already know the sender.
+    ArpRequest,
+    /// IPv6 neighbour discovery: an advertisement whose target, or a solicitation whose
+    /// source, is the claimed address.
+    NeighbourAdvert,
+    NeighbourSolicit,
+    /// A frame received from the wire with the router's own MAC as its source: someone
+    /// impersonates the router at layer 2 (switches then send them the router's frames),
+    /// or a loop sends the router's frames back.
+    RouterMac,
+    /// A probe of `cloison verify` (it carries the verify mark): proof being made, not an
+    /// attack.
+    VerifyProbe,
+}
+
+impl Technique {
+    pub const ALL: [Technique; 13] = [
+        Technique::Traceroute,
+        Technique::DirectedBroadcast,
+        Technique::IcmpError,
+        Technique::TcpNull,
+        Technique::TcpFin,
+        Technique::TcpXmas,
+        Technique::TcpMaimon,
+        Technique::TinyFragment,
+        Technique::ArpRequest,
+        Technique::NeighbourAdvert,
+        Technique::NeighbourSolicit,
+        Technique::RouterMac,
+        Technique::VerifyProbe,
+    ];
+
+    /// The `CLOISON_TECHNIQUE` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Technique::Traceroute => "traceroute",
+            Technique::DirectedBroadcast => "directed_broadcast",
+            Technique::IcmpError => "icmp_error",
+            Technique::TcpNull => "tcp_null",
+            Technique::TcpFin => "tcp_fin",
+            Technique::TcpXmas => "tcp_xmas",
+            Technique::TcpMaimon => "tcp_maimon",
+            Technique::TinyFragment => "tiny_fragment",
+            Technique::ArpRequest => "arp_request",
+            Technique::NeighbourAdvert => "neighbour_advert",
+            Technique::NeighbourSolicit => "neighbour_solicit",
+            Technique::RouterMac => "router_mac",
+            Technique::VerifyProbe => "verify_probe",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Technique> {
+        Self::ALL.into_iter().find(|t| t.name() == s)
+    }
+
+    /// What it is, for a message.
+    pub fn description(self) -> &'static str {
+        match self {
+            Technique::Traceroute => "TTL 1 probe (traceroute)",
+            Technique::DirectedBroadcast => "directed broadcast",
+            Technique::IcmpError => "ICMP error injection",
+            Technique::TcpNull => "TCP NULL scan",
+            Technique::TcpFin => "TCP FIN scan",
+            Technique::TcpXmas => "TCP Xmas scan",
+            Technique::TcpMaimon => "TCP Maimon scan",
+            Technique::TinyFragment => {
+                "first fragment without its transport header (the port hidden in a later one)"
+            }
+            Technique::ArpRequest => "ARP request",
+            Technique::NeighbourAdvert => "neighbour advertisement",
+            Technique::NeighbourSolicit => "neighbour solicitation",
+            Technique::RouterMac => "the router's own MAC",
+            Technique::VerifyProbe => "a probe of `cloison verify`, not an attack",
+        }
+    }
+}
+
+/// Whose frame an `isolation_breach` is (`CLOISON_ORIGIN`): a host of one segment seen on
+/// another's wire with that segment's address is either the other segment leaking onto
+/// this wire, or a host of this wire forging the address. What the router knows (its
+/// neighbour tables, its own frames coming back) tells them apart when it can.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Origin {
+    /// The frame's MAC is one the router knows as a host of the wire it was seen on: that
+    /// host forges the other segment's address.
+    Forged,
+    /// The router's own frames from the other segment's interface come back on this
+    /// wire: a bridge, a loop or a leaking switch joins the two.
+    Leaked,
+    /// Nothing the router knows tells the two apart.
+    Unknown,
+}
+
+impl Origin {
+    pub const ALL: [Origin; 3] = [Origin::Forged, Origin::Leaked, Origin::Unknown];
+
+    /// The `CLOISON_ORIGIN` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Origin::Forged => "forged",
+            Origin::Leaked => "leaked",
+            Origin::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Origin> {
+        Self::ALL.into_iter().find(|o| o.name() == s)
+    }
+}
+
 /// The identity of a flow for folding repeats: two packets with the same key are the
 /// same thing happening again. `Copy` and allocation-free so the hot path can build one
 /// per suspect packet.
@@ -200,6 +337,9 @@ pub struct FlowKey {
     pub inner_vlan: Option<u16>,
     /// Kernel interface index the packet was seen on.
     pub ifindex: Option<u32>,
+    pub technique: Option<Technique>,
+    /// `isolation_breach`: whose frame it is, as far as the router can tell.
+    pub origin: Option<Origin>,
 }
 
 impl FlowKey {
@@ -216,6 +356,8 @@ impl FlowKey {
             vlan: None,
             inner_vlan: None,
             ifindex: None,
+            technique: None,
+            origin: None,
         }
     }
 }
@@ -243,6 +385,16 @@ mod tests {
             );
             assert!(seen.insert(id), "{k} shares its MESSAGE_ID");
             assert_eq!(EventKind::parse(k.name()), Some(k));
+        }
+    }
+
+    #[test]
+    fn techniques_and_origins_round_trip() {
+        for t in Technique::ALL {
+            assert_eq!(Technique::parse(t.name()), Some(t));
+        }
+        for o in Origin::ALL {
+            assert_eq!(Origin::parse(o.name()), Some(o));
         }
     }
 }

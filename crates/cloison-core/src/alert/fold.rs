@@ -3,6 +3,20 @@
 //! volume. Pure: no I/O, no clock (the caller passes `now`), no allocation per repeated
 //! packet of a known flow.
 //!
+//! The bound is fair. First alerts are shared out by *class* (event kind and source
+//! segment), so that one segment's flood cannot spend another's alerts, and within a
+//! class new *targets* (the flow without who sent it: destination, protocol, port...)
+//! come before new sources of a target already alerted, so that a flood from random
+//! sources cannot hide a real attempt on a new port (`Firsts`):
+//! - at most `first_alerts_per_minute` in any window, whatever the classes;
+//! - at most a quarter of that per class, and half of a class's share for new sources of
+//!   known targets;
+//! - an eighth is kept for classes that have had no first alert in the window: a class
+//!   coming out of silence gets its first alert while the others flood.
+//!
+//! Summaries name what they fold: the top destinations and the number of distinct
+//! sources.
+//!
 //! Counting rule: for each event kind, the sum of `CLOISON_PACKETS` over every entry
 //! written equals what was counted (observations for layer-2 kinds, counter increases
 //! for counter-backed kinds) once `flush` has run. How counter packets are attributed:
@@ -10,11 +24,12 @@
 //! carry its increase minus what was already claimed. Samples must be drained before
 //! each counter reading (a sample is then always for a packet the next reading counts).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
-use super::entry::{self, Alert, counter_backed, traffic_kind, usec};
-use super::event::{EventKind, FlowKey};
+use super::entry::{self, Alert, Folded, Repeat, Target, counter_backed, traffic_kind, usec};
+use super::event::{EventKind, FlowKey, SegmentId};
 use super::names::{CounterClass, Names};
 use crate::config::AlertSettings;
 
@@ -34,6 +49,14 @@ pub const FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
 
 /// Flows named in a counter summary's message.
 const SAMPLED_SHOWN: usize = 3;
+
+/// Destinations named in a summary of several flows.
+const TOP_SHOWN: usize = 3;
+
+/// What a digest of forgotten flows remembers at most: destinations and sources (beyond,
+/// it counts: the packets go to no destination named, the sources are said to be more).
+const DIGEST_TARGETS: usize = 32;
+const DIGEST_SOURCES: usize = 512;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FoldSettings {
@@ -109,6 +132,200 @@ impl Window {
     }
 }
 
+/// Who a first alert competes with for the bound: the kind and the source segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Class {
+    pub kind: EventKind,
+    pub src: Option<SegmentId>,
+}
+
+impl Class {
+    pub fn of(key: &FlowKey) -> Class {
+        Class {
+            kind: key.kind,
+            src: key.src_segment,
+        }
+    }
+}
+
+/// What a flow aims at, without who sent it: the flow key without its source address
+/// and MAC (for `arp_spoof`, the source address is the address claimed: it stays).
+pub fn target_of(key: &FlowKey) -> FlowKey {
+    let mut t = *key;
+    t.src_mac = None;
+    if key.kind != EventKind::ArpSpoof {
+        t.src_ip = None;
+    }
+    t
+}
+
+/// The first alerts written in the last minute, by class and target: what decides
+/// whether a new flow gets one (see the module documentation).
+#[derive(Debug)]
+struct Firsts {
+    cap: usize,
+    /// (time, class, target, whether it was a new target).
+    entries: VecDeque<(u64, Class, FlowKey, bool)>,
+    /// Per class: first alerts in the window, and those for new sources of known
+    /// targets.
+    per_class: HashMap<Class, (usize, usize)>,
+    per_target: HashMap<FlowKey, usize>,
+}
+
+/// Why a first alert was refused, for the statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    Full,
+    ClassShare,
+    SourceShare,
+}
+
+impl Firsts {
+    fn new(cap: usize) -> Firsts {
+        Firsts {
+            cap,
+            entries: VecDeque::with_capacity(cap),
+            per_class: HashMap::new(),
+            per_target: HashMap::new(),
+        }
+    }
+
+    /// First alerts one class may have in a window.
+    fn class_share(&self) -> usize {
+        (self.cap / 4).max(2).min(self.cap)
+    }
+
+    /// Slots kept for classes without a first alert in the window.
+    fn reserve(&self) -> usize {
+        self.cap / 8
+    }
+
+    fn expire(&mut self, now: u64) {
+        while let Some(&(t, class, target, new_target)) = self.entries.front() {
+            if t.saturating_add(WINDOW_US + MARGIN_US) > now {
+                break;
+            }
+            self.entries.pop_front();
+            if let Some(c) = self.per_class.get_mut(&class) {
+                c.0 -= 1;
+                if !new_target {
+                    c.1 -= 1;
+                }
+                if c.0 == 0 {
+                    self.per_class.remove(&class);
+                }
+            }
+            if let Some(n) = self.per_target.get_mut(&target) {
+                *n -= 1;
+                if *n == 0 {
+                    self.per_target.remove(&target);
+                }
+            }
+        }
+    }
+
+    /// Whether a first alert of `class` for `target` fits now (`target` `None`: a
+    /// counter's own first alert, always a new target); records it if so.
+    fn admit(&mut self, now: u64, class: Class, target: Option<FlowKey>) -> Result<(), Refusal> {
+        self.expire(now);
+        let total = self.entries.len();
+        if total >= self.cap {
+            return Err(Refusal::Full);
+        }
+        let (used, by_sources) = self.per_class.get(&class).copied().unwrap_or((0, 0));
+        let new_target = target.is_none_or(|t| !self.per_target.contains_key(&t));
+        if used > 0 {
+            let share = self.class_share();
+            if used >= share || total + self.reserve() >= self.cap {
+                return Err(Refusal::ClassShare);
+            }
+            if !new_target && by_sources >= share.div_ceil(2) {
+                return Err(Refusal::SourceShare);
+            }
+        }
+        let target = target.unwrap_or_else(|| FlowKey::new(class.kind));
+        self.entries.push_back((now, class, target, new_target));
+        let c = self.per_class.entry(class).or_insert((0, 0));
+        c.0 += 1;
+        if !new_target {
+            c.1 += 1;
+        }
+        *self.per_target.entry(target).or_insert(0) += 1;
+        Ok(())
+    }
+}
+
+/// Who sent a flow, for counting distinct sources: its address and MAC (for `arp_spoof`
+/// the address is the one claimed, so the MAC alone).
+fn source_of(key: &FlowKey) -> (Option<IpAddr>, Option<[u8; 6]>) {
+    let ip = if key.kind == EventKind::ArpSpoof {
+        None
+    } else {
+        key.src_ip
+    };
+    (ip, key.src_mac)
+}
+
+/// What a set of folded flows amounts to: how many, their destinations (weighted by
+/// packets or samples) and their distinct sources, within fixed sizes.
+#[derive(Debug, Default, Clone)]
+struct Digest {
+    flows: u64,
+    targets: HashMap<Target, u64>,
+    sources: HashSet<(Option<IpAddr>, Option<[u8; 6]>)>,
+    more_sources: bool,
+}
+
+impl Digest {
+    fn add(&mut self, key: &FlowKey, weight: u64) {
+        self.flows += 1;
+        let t = Target::of(key);
+        if let Some(n) = self.targets.get_mut(&t) {
+            *n += weight;
+        } else if self.targets.len() < DIGEST_TARGETS {
+            self.targets.insert(t, weight);
+        }
+        let src = source_of(key);
+        if self.sources.len() < DIGEST_SOURCES {
+            self.sources.insert(src);
+        } else if !self.sources.contains(&src) {
+            self.more_sources = true;
+        }
+    }
+
+    fn merge(&mut self, other: Digest) {
+        self.flows += other.flows;
+        for (t, n) in other.targets {
+            if let Some(m) = self.targets.get_mut(&t) {
+                *m += n;
+            } else if self.targets.len() < DIGEST_TARGETS {
+                self.targets.insert(t, n);
+            }
+        }
+        for src in other.sources {
+            if self.sources.len() < DIGEST_SOURCES {
+                self.sources.insert(src);
+            } else if !self.sources.contains(&src) {
+                self.more_sources = true;
+            }
+        }
+        self.more_sources |= other.more_sources;
+    }
+
+    fn folded(&self, shown: Vec<FlowKey>) -> Folded {
+        let mut top: Vec<(Target, u64)> = self.targets.iter().map(|(t, n)| (*t, *n)).collect();
+        top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        top.truncate(TOP_SHOWN);
+        Folded {
+            shown,
+            flows: self.flows,
+            top,
+            sources: self.sources.len() as u64,
+            sources_at_least: self.more_sources,
+        }
+    }
+}
+
 /// A span of activity not yet reported.
 #[derive(Debug, Clone, Copy, Default)]
 struct Span(Option<(u64, u64)>);
@@ -161,7 +378,7 @@ struct Pair {
     seen: u64,
     alerted: bool,
     /// Evicted flows sampled since the counter's last entry.
-    evicted_sampled: u64,
+    evicted: Digest,
 }
 
 impl Pair {
@@ -174,9 +391,9 @@ impl Pair {
 struct Tally {
     counted: u64,
     reported: u64,
-    /// Layer-2 kinds: packets of evicted flows, not yet reported.
+    /// Layer-2 kinds: packets of evicted flows, not yet reported, and those flows.
     folded_packets: u64,
-    folded_flows: u64,
+    folded: Digest,
     span: Span,
 }
 
@@ -227,7 +444,7 @@ struct Candidate {
 pub struct Folder {
     names: Names,
     settings: FoldSettings,
-    firsts: Window,
+    firsts: Firsts,
     summaries: Window,
     flows: HashMap<FlowKey, Flow>,
     pairs: Vec<Pair>,
@@ -252,7 +469,7 @@ fn kind_index(kind: EventKind) -> usize {
 impl Folder {
     pub fn new(names: Names, settings: FoldSettings) -> Folder {
         Folder {
-            firsts: Window::new(settings.first_alerts_per_minute()),
+            firsts: Firsts::new(settings.first_alerts_per_minute()),
             summaries: Window::new(settings.summaries_per_minute()),
             names,
             settings,
@@ -310,7 +527,7 @@ impl Folder {
             span: Span::default(),
             seen: 0,
             alerted: false,
-            evicted_sampled: 0,
+            evicted: Digest::default(),
         });
         self.pair_index.insert(name.to_owned(), i);
         i
@@ -350,11 +567,11 @@ impl Folder {
                 continue;
             }
             match f.pair {
-                Some(p) => self.pairs[p].evicted_sampled += 1,
+                Some(p) => self.pairs[p].evicted.add(&key, f.pending),
                 None => {
                     let t = &mut self.tallies[kind_index(key.kind)];
                     t.folded_packets += f.pending;
-                    t.folded_flows += 1;
+                    t.folded.add(&key, f.pending);
                     t.span.merge(f.span);
                 }
             }
@@ -407,12 +624,17 @@ impl Folder {
         if flow.alerted {
             return None;
         }
-        if self.firsts.free(now) == 0 {
+        if self
+            .firsts
+            .admit(now, Class::of(key), Some(target_of(key)))
+            .is_err()
+        {
             if is_new {
                 self.held_back += 1;
             }
             return None;
         }
+        let flow = self.flows.get_mut(key)?;
         let span = flow.span.take(now);
         let packets = if counted { 1 } else { flow.pending };
         flow.pending = 0;
@@ -423,8 +645,7 @@ impl Folder {
             p.alerted = true;
             p.name.as_str()
         });
-        let alert = entry::flow_alert(&self.names, key, counter, packets, span, false);
-        self.firsts.push(now);
+        let alert = entry::flow_alert(&self.names, key, counter, packets, span, Repeat::First);
         self.record(&alert);
         Some(alert)
     }
@@ -490,18 +711,28 @@ impl Folder {
         }
         let mut out = Vec::new();
         for i in increased {
-            if self.firsts.free(now) == 0 {
-                break;
+            let Some(kind) = self.pairs[i].kind else {
+                continue;
+            };
+            let src = crate::counter::Pair::parse(&self.pairs[i].name)
+                .and_then(|p| self.names.segment_id(p.from));
+            if self.firsts.admit(now, Class { kind, src }, None).is_err() {
+                continue;
             }
             let p = &mut self.pairs[i];
-            let Some(kind) = p.kind else { continue };
             let packets = p.available();
             p.reported += packets;
             p.alerted = true;
             let span = p.span.take(now);
-            let a =
-                entry::counter_alert(&self.names, kind, &p.name, packets, span, (&[], 0), false);
-            self.firsts.push(now);
+            let a = entry::counter_alert(
+                &self.names,
+                kind,
+                &p.name,
+                packets,
+                span,
+                &Folded::default(),
+                Repeat::First,
+            );
             self.record(&a);
             out.push(a);
         }
@@ -668,6 +899,11 @@ impl Folder {
         let f = self.flows.get_mut(key)?;
         let packets = std::mem::take(&mut f.pending);
         let span = f.span.take(now);
+        let repeat = if f.alerted {
+            Repeat::More
+        } else {
+            Repeat::Unnamed
+        };
         f.alerted = true;
         Some(entry::flow_alert(
             &self.names,
@@ -675,38 +911,43 @@ impl Folder {
             None,
             packets,
             span,
-            true,
+            repeat,
         ))
     }
 
-    /// Flows of a counter sampled since its last entry (the first few, and how many),
-    /// marking them as named.
-    fn take_sampled(&mut self, pair: usize) -> (Vec<FlowKey>, u64) {
+    /// Flows of a counter sampled since its last entry: the first few, and what they
+    /// amount to (with the ones evicted meanwhile), marking them as named.
+    fn take_sampled(&mut self, pair: usize) -> (Vec<FlowKey>, Digest) {
         let mut sampled: Vec<(u64, FlowKey)> = Vec::new();
+        let mut digest = std::mem::take(&mut self.pairs[pair].evicted);
         for (key, f) in &mut self.flows {
             if f.pair == Some(pair) && f.pending > 0 {
                 sampled.push((f.pending, *key));
+                digest.add(key, f.pending);
                 f.pending = 0;
                 f.span = Span::default();
             }
         }
-        let p = &mut self.pairs[pair];
-        let n = sampled.len() as u64 + std::mem::take(&mut p.evicted_sampled);
         sampled.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         let shown = sampled
             .into_iter()
             .take(SAMPLED_SHOWN)
             .map(|(_, k)| k)
             .collect();
-        (shown, n)
+        (shown, digest)
     }
 
     fn pair_summary(&mut self, i: usize, now: u64) -> Option<Alert> {
-        let (shown, flows) = self.take_sampled(i);
+        let (shown, digest) = self.take_sampled(i);
         let p = &mut self.pairs[i];
         let kind = p.kind?;
         let packets = p.available();
         p.reported += packets;
+        let repeat = if p.alerted {
+            Repeat::More
+        } else {
+            Repeat::Unnamed
+        };
         p.alerted = true;
         let span = p.span.take(now);
         Some(entry::counter_alert(
@@ -715,35 +956,36 @@ impl Folder {
             &p.name,
             packets,
             span,
-            (&shown, flows),
-            true,
+            &digest.folded(shown),
+            repeat,
         ))
     }
 
     /// One entry for everything of a kind listed in `cs` plus its evicted flows' packets.
     fn merged_summary(&mut self, kind: EventKind, cs: &[Candidate], now: u64) -> Option<Alert> {
         let mut packets = 0;
-        let mut folded = 0;
+        let mut digest = Digest::default();
         let mut span = Span::default();
         let mut parts = Vec::new();
         for c in cs {
             match c.item {
                 Item::Flow(key) => {
                     if let Some(f) = self.flows.get_mut(&key) {
-                        packets += std::mem::take(&mut f.pending);
+                        let n = std::mem::take(&mut f.pending);
+                        packets += n;
                         span.merge(std::mem::take(&mut f.span));
-                        folded += 1;
+                        digest.add(&key, n);
                     }
                 }
                 Item::Pair(i) => {
-                    let (_, flows) = self.take_sampled(i);
+                    let (_, sampled) = self.take_sampled(i);
                     let p = &mut self.pairs[i];
                     let n = p.available();
                     p.reported += n;
                     p.alerted = true;
                     span.merge(std::mem::take(&mut p.span));
                     packets += n;
-                    folded += flows;
+                    digest.merge(sampled);
                     parts.push((p.name.clone(), n));
                 }
                 Item::Folded => {}
@@ -751,7 +993,7 @@ impl Folder {
         }
         let t = &mut self.tallies[kind_index(kind)];
         packets += std::mem::take(&mut t.folded_packets);
-        folded += std::mem::take(&mut t.folded_flows);
+        digest.merge(std::mem::take(&mut t.folded));
         span.merge(std::mem::take(&mut t.span));
         if packets == 0 {
             return None;
@@ -761,10 +1003,10 @@ impl Folder {
             &self.names,
             kind,
             packets,
-            folded,
             span,
             &parts,
             self.settings.max_per_minute,
+            &digest.folded(Vec::new()),
         ))
     }
 
@@ -912,13 +1154,6 @@ mod tests {
         best
     }
 
-    fn first_alerts_in_window(entries: &[(u64, Alert)], now: u64) -> usize {
-        entries
-            .iter()
-            .filter(|(t, a)| !a.is_summary() && t + WINDOW_US + MARGIN_US > now)
-            .count()
-    }
-
     #[test]
     fn kind_index_follows_all() {
         for (i, k) in EventKind::ALL.into_iter().enumerate() {
@@ -1040,7 +1275,7 @@ mod tests {
         let s = settings(20, 60, 10_000);
         let mut f = Folder::new(names(), s.clone());
         let mut entries = Vec::new();
-        // 300 distinct ARP spoofers in one second, 3 frames each.
+        // 300 distinct ARP spoofers of the router's address in one second, 3 frames each.
         for round in 0..3 {
             for i in 0..300u32 {
                 let mut k = arp(0);
@@ -1048,7 +1283,9 @@ mod tests {
                 entries.extend(f.observe(&k, at(u64::from(round * 300 + i))));
             }
         }
-        assert_eq!(entries.len(), s.first_alerts_per_minute());
+        // One class, one target: its first alert, then new sources get at most half of
+        // the class's share (10 first alerts a minute: 2 per class).
+        assert_eq!(entries.len(), 2);
         entries.extend(f.tick(at(60_000)));
         let folded: Vec<&Alert> = entries
             .iter()
@@ -1062,8 +1299,77 @@ mod tests {
             .unwrap();
         assert!(n > 250, "{n}");
         assert!(folded[0].message().contains("not listed one by one"));
+        // It names what it folds: the address claimed, and how many MACs claimed it.
+        assert_eq!(
+            folded[0].field(field::SOURCES),
+            Some(n.to_string().as_str())
+        );
+        assert_eq!(
+            folded[0].field(field::TOP_DESTINATIONS),
+            Some(format!("192.168.20.1 {}", folded[0].packets()).as_str())
+        );
+        assert!(
+            folded[0]
+                .message()
+                .contains(&format!("{n} distinct sources")),
+            "{}",
+            folded[0].message()
+        );
+        // Flows summarised on their own that never had a first alert say "3 packets",
+        // not "3 more".
+        let unnamed: Vec<&Alert> = entries
+            .iter()
+            .filter(|a| a.is_summary() && a.field(field::FOLDED_FLOWS).is_none())
+            .filter(|a| a.packets() == 3)
+            .collect();
+        assert!(!unnamed.is_empty());
+        for a in unnamed {
+            assert!(
+                a.message().contains("observed, 3 packets"),
+                "{}",
+                a.message()
+            );
+        }
         assert!(entries.len() <= 20);
         assert_eq!(entries.iter().map(Alert::packets).sum::<u64>(), 900);
+    }
+
+    #[test]
+    fn a_flood_from_random_sources_cannot_hide_a_new_port_or_another_segment() {
+        let s = settings(120, 60, DEFAULT_MAX_FLOWS);
+        let mut f = Folder::new(names(), s.clone());
+        let mut firsts = 0;
+        // hping3 --flood --rand-source from the kiosk to the mairie's SMB port: every
+        // sample a new source (forged, and within the kiosk's subnet).
+        let mut rng = Rng(3);
+        for i in 0..5_000u64 {
+            let mut k = smb(0);
+            k.src_ip = Some(IpAddr::V4(Ipv4Addr::from(rng.next() as u32)));
+            if i % 2 == 0 {
+                k.kind = EventKind::SpoofedSource;
+                k.dst = Some(Destination::Segment(MAIRIE));
+            } else {
+                k.src_ip = Some(IpAddr::V4(Ipv4Addr::new(192, 168, 20, (i % 250) as u8 + 2)));
+                k.dst_port = Some(445);
+            }
+            firsts += usize::from(f.observe(&k, at(i / 5)).is_some());
+        }
+        assert!(firsts < s.first_alerts_per_minute(), "{firsts}");
+        // One real scan of new mairie ports, within the same second and the same class.
+        for port in [3389, 22, 80] {
+            let mut k = smb(15);
+            k.dst_port = Some(port);
+            let a = f
+                .observe(&k, at(1_000 + u64::from(port)))
+                .unwrap_or_else(|| panic!("no first alert for the scan of {port}"));
+            assert_eq!(a.field(field::DST_PORT), Some(port.to_string().as_str()));
+        }
+        // Another segment, and another kind, still get theirs.
+        let mut poste = smb(30);
+        poste.src_segment = Some(POSTE);
+        poste.src_ip = Some(IpAddr::V4(Ipv4Addr::new(192, 168, 30, 30)));
+        assert!(f.observe(&poste, at(1_500)).is_some());
+        assert!(f.observe(&arp(7), at(1_600)).is_some());
     }
 
     #[test]
@@ -1131,8 +1437,86 @@ mod tests {
             (id as u32).wrapping_mul(2_654_435_761),
         )));
         k.proto = Some(L4::Udp);
-        k.dst_port = Some((id % 1024) as u16);
+        // Several sources share each destination port, as in a flood from random sources.
+        k.dst_port = Some((id / 7 % 64) as u16);
         k
+    }
+
+    /// The fairness the folder promises (module documentation), as a model of the first
+    /// alerts in the window: what each one was, and whether a refusal was justified.
+    struct Fairness {
+        cap: usize,
+        /// (time, class, target (`None`: a counter's own first alert), new target).
+        log: Vec<(u64, Class, Option<FlowKey>, bool)>,
+    }
+
+    impl Fairness {
+        fn share(&self) -> usize {
+            (self.cap / 4).max(2).min(self.cap)
+        }
+
+        fn in_window(
+            &self,
+            now: u64,
+        ) -> impl Iterator<Item = &(u64, Class, Option<FlowKey>, bool)> {
+            self.log
+                .iter()
+                .filter(move |e| e.0 + WINDOW_US + MARGIN_US > now)
+        }
+
+        /// First alerts in the window: all, of `class`, of `class` for new sources, and
+        /// whether `target` had one.
+        fn state(
+            &self,
+            now: u64,
+            class: Class,
+            target: Option<FlowKey>,
+        ) -> (usize, usize, usize, bool) {
+            let mut st = (0, 0, 0, false);
+            for (_, c, t, new_target) in self.in_window(now) {
+                st.0 += 1;
+                if *c == class {
+                    st.1 += 1;
+                    st.2 += usize::from(!new_target);
+                }
+                st.3 |= target.is_some() && *t == target;
+            }
+            st
+        }
+
+        fn written(&mut self, seed: u64, now: u64, class: Class, target: Option<FlowKey>) {
+            // Time only goes forward here: what left the window never comes back.
+            self.log.retain(|e| e.0 + WINDOW_US + MARGIN_US > now);
+            let (_, _, _, known) = self.state(now, class, target);
+            self.log.push((now, class, target, !known));
+            let (total, used, by_sources, _) = self.state(now, class, target);
+            assert!(
+                total <= self.cap,
+                "seed {seed}: {total} first alerts in a window"
+            );
+            assert!(
+                used <= self.share(),
+                "seed {seed}: {class:?} has {used} first alerts, share {}",
+                self.share()
+            );
+            assert!(
+                by_sources <= self.share().div_ceil(2),
+                "seed {seed}: {class:?} has {by_sources} first alerts for new sources"
+            );
+        }
+
+        fn refused(&self, seed: u64, now: u64, class: Class, target: FlowKey) {
+            let (total, used, by_sources, known) = self.state(now, class, Some(target));
+            let justified = total >= self.cap
+                || (used > 0
+                    && (used >= self.share()
+                        || total + self.cap / 8 >= self.cap
+                        || (known && by_sources >= self.share().div_ceil(2))));
+            assert!(
+                justified,
+                "seed {seed}: {class:?} refused a first alert: {total} in the window, {used} of its class ({by_sources} for new sources), target known: {known}"
+            );
+        }
     }
 
     fn run_random(seed: u64, steps: usize, pool: u64, s: FoldSettings, external_resets: bool) {
@@ -1148,6 +1532,25 @@ mod tests {
         };
         let mut seen_keys = std::collections::HashSet::new();
         let mut entries: Vec<(u64, Alert)> = Vec::new();
+        let mut fair = Fairness {
+            cap: s.first_alerts_per_minute(),
+            log: Vec::new(),
+        };
+        // A counter's own first alerts, in the model.
+        let counter_firsts = |fair: &mut Fairness, out: &[Alert], now: u64| {
+            for a in out.iter().filter(|a| !a.is_summary()) {
+                let src = a.field(field::SRC_SEGMENT).and_then(|s| n.segment_id(s));
+                fair.written(
+                    seed,
+                    now,
+                    Class {
+                        kind: a.kind(),
+                        src,
+                    },
+                    None,
+                );
+            }
+        };
         let mut now = 0u64;
         let read = |f: &mut Folder, k: &mut Kernel, now: u64| {
             let r: Vec<(String, u64)> = k.raw.iter().map(|(a, b)| (a.clone(), *b)).collect();
@@ -1196,14 +1599,13 @@ mod tests {
                         };
                         let now_us = usec(at(now));
                         if new && out.is_none() {
-                            assert_eq!(
-                                first_alerts_in_window(&entries, now_us),
-                                s.first_alerts_per_minute(),
-                                "seed {seed}: a new flow got no first alert with budget left"
-                            );
+                            fair.refused(seed, now_us, Class::of(&key), target_of(&key));
+                        }
+                        if let Some(a) = &out {
+                            assert!(!a.is_summary());
+                            fair.written(seed, now_us, Class::of(&key), Some(target_of(&key)));
                         }
                         if new && let Some(a) = &out {
-                            assert!(!a.is_summary());
                             assert_eq!(a.packets(), 1);
                         }
                         entries.extend(out.map(|a| (now_us, a)));
@@ -1227,6 +1629,7 @@ mod tests {
                 }
                 80..=89 => {
                     let out = read(&mut f, &mut k, now);
+                    counter_firsts(&mut fair, &out, usec(at(now)));
                     entries.extend(out.into_iter().map(|a| (usec(at(now)), a)));
                 }
                 90..=97 => {
@@ -1238,6 +1641,7 @@ mod tests {
                     // folder the new table's starting values: nothing is lost.
                     if !external_resets || rng.chance(70) || k.sampled_since_read {
                         let out = read(&mut f, &mut k, now);
+                        counter_firsts(&mut fair, &out, usec(at(now)));
                         entries.extend(out.into_iter().map(|a| (usec(at(now)), a)));
                         for v in k.raw.values_mut() {
                             *v = 0;

@@ -17,10 +17,12 @@ mod ports;
 mod sink;
 
 pub use entry::{
-    Actor, Alert, MAX_VALUE_LEN, MAX_VERIFY_RESULT_LEN, SYSLOG_IDENTIFIER, counter_backed, field,
-    rfc3339, traffic_kind, valid_field_name, verdict,
+    Actor, Alert, Folded, MAX_VALUE_LEN, MAX_VERIFY_RESULT_LEN, Repeat, SYSLOG_IDENTIFIER, Target,
+    counter_backed, field, rfc3339, traffic_kind, valid_field_name, verdict,
 };
-pub use fold::{DEFAULT_MAX_FLOWS, FORGET_AFTER, FoldSettings, FoldStats, Folder, KindCount};
+pub use fold::{
+    Class, DEFAULT_MAX_FLOWS, FORGET_AFTER, FoldSettings, FoldStats, Folder, KindCount, target_of,
+};
 pub use names::{CounterClass, Names};
 pub use ports::service_name;
 pub use sink::{LogLimit, Sink, SinkStats, Written, encode_json, encode_native};

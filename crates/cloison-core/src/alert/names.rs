@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::event::{Destination, EventKind, FlowKey, SegmentId};
 use crate::config::Config;
-use crate::counter::{Pair, TO_INTERNET, TO_PRIVATE, TO_ROUTER, TO_SPOOFED};
+use crate::counter::{Pair, TO_INTERNET, TO_PRIVATE, TO_ROUTER, TO_SPOOFED, TRUNK_UNTAGGED};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct SegmentNames {
@@ -106,8 +106,12 @@ impl Names {
     }
 
     /// The ruleset counter (`<from>/<to>`) that counts the packets of a counter-backed
-    /// flow, or `None` for other kinds or when the key lacks what names it.
+    /// flow, or `None` for other kinds or when the key lacks what names it. A
+    /// `router_access` without a source segment is what arrived untagged on the trunk.
     pub fn counter_of(&self, key: &FlowKey) -> Option<String> {
+        if key.kind == EventKind::RouterAccess && key.src_segment.is_none() {
+            return Some(TRUNK_UNTAGGED.to_owned());
+        }
         let from = self.segment(key.src_segment?)?;
         let to = match key.kind {
             EventKind::SpoofedSource => TO_SPOOFED,
@@ -123,6 +127,10 @@ impl Names {
 
     /// What a ruleset counter named `<from>/<to>` counts.
     pub fn classify_counter(&self, name: &str) -> CounterClass {
+        // `untagged` is a reserved name: no pair of segments is called this.
+        if name == TRUNK_UNTAGGED {
+            return CounterClass::Alert(EventKind::RouterAccess);
+        }
         let Some(Pair { from, to }) = Pair::parse(name) else {
             return CounterClass::Noise;
         };
@@ -199,6 +207,11 @@ mod tests {
         assert_eq!(n.classify_counter("isp/mairie"), Noise);
         assert_eq!(n.classify_counter("kiosk/kiosk"), Noise);
         assert_eq!(n.classify_counter("nonsense"), Noise);
+        assert_eq!(
+            n.classify_counter("trunk/untagged"),
+            Alert(EventKind::RouterAccess)
+        );
+        assert_eq!(n.classify_counter("unmanaged"), Noise);
         assert_eq!(n.classify_counter("ghost/mairie"), Noise);
     }
 
@@ -220,5 +233,7 @@ mod tests {
         k.kind = EventKind::CrossSegment;
         k.src_segment = None;
         assert_eq!(n.counter_of(&k), None);
+        k.kind = EventKind::RouterAccess;
+        assert_eq!(n.counter_of(&k).as_deref(), Some("trunk/untagged"));
     }
 }

@@ -63,6 +63,35 @@ pub struct Router {
     /// `None` means "use the hostname" (resolved at the edges, never here).
     pub name: Option<String>,
     pub ssh_port: u16,
+    /// Interfaces cloison does not manage whose traffic to the router is accepted (an
+    /// out-of-band management port, a VPN). Sorted, none of cloison's own.
+    pub trusted_interfaces: Vec<IfName>,
+    /// What the router does with traffic to itself from every other interface it does
+    /// not manage.
+    pub unmanaged_input: UnmanagedInput,
+}
+
+/// `router.unmanaged_input`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnmanagedInput {
+    /// Counted (`unmanaged`) and dropped: the default.
+    Drop,
+    /// Accepted, as before cloison knew about it; `cloison check` warns.
+    Accept,
+}
+
+/// Something valid but probably not what the admin wants, for `cloison check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// The key it is about (`router.unmanaged_input`).
+    pub key: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,6 +233,28 @@ impl Config {
 
     pub fn uplink(&self, name: &str) -> Option<&Uplink> {
         self.uplinks.iter().find(|u| u.name.as_str() == name)
+    }
+
+    /// What `cloison check` warns about: valid, but probably not what is meant.
+    pub fn warnings(&self) -> Vec<Warning> {
+        let mut out = Vec::new();
+        if self.router.unmanaged_input == UnmanagedInput::Accept {
+            out.push(Warning {
+                key: "router.unmanaged_input".into(),
+                message: "\"accept\" leaves the router's input open: every interface cloison does not manage, and any added later, reaches all the router's services (ssh, DNS...), uncounted and unalerted; list the ones you trust in router.trusted_interfaces and remove this key".into(),
+            });
+        }
+        if self.router.trusted_interfaces.is_empty() && !self.segments.iter().any(|s| s.management)
+        {
+            out.push(Warning {
+                key: "router".into(),
+                message: format!(
+                    "no segment has `management = true` and router.trusted_interfaces is empty: ssh to the router (tcp/{}) is reachable from nowhere but its console",
+                    self.router.ssh_port
+                ),
+            });
+        }
+        out
     }
 
     /// One line for logs and `cloison check`.

@@ -33,6 +33,8 @@ pub struct RawConfig {
 pub struct RawRouter {
     pub name: Option<S<String>>,
     pub ssh_port: Option<S<i64>>,
+    pub trusted_interfaces: Option<S<Vec<S<String>>>>,
+    pub unmanaged_input: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

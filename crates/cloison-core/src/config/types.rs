@@ -18,6 +18,8 @@ pub const RESERVED_NAMES: &[&str] = &[
     counter::TO_SPOOFED,
     counter::TO_BROADCAST,
     counter::UNROUTED,
+    counter::UNTAGGED,
+    counter::UNMANAGED,
 ];
 
 /// A segment or uplink name: `[a-z][a-z0-9_-]{0,14}`.

@@ -16,7 +16,8 @@ use super::diagnostic::{Diagnostic, hint};
 use super::raw::{OneOrMany, RawAllow, RawConfig, RawForbid, RawSegment, RawUplink};
 use super::types::{IfAddr4, IfAddr6, IfName, Name, Proto, Service, VlanId};
 use super::{
-    AlertSettings, Allow, Attachment, Config, DaemonSettings, Forbid, Router, Segment, Uplink,
+    AlertSettings, Allow, Attachment, Config, DaemonSettings, Forbid, Router, Segment,
+    UnmanagedInput, Uplink,
 };
 
 /// Collects problems; each check pushes and carries on.
@@ -206,6 +207,8 @@ fn router(raw: &RawConfig, p: &mut Problems) -> Option<Router> {
         return Some(Router {
             name: None,
             ssh_port: 22,
+            trusted_interfaces: Vec::new(),
+            unmanaged_input: UnmanagedInput::Drop,
         });
     };
     let r = r.get_ref();
@@ -225,9 +228,41 @@ fn router(raw: &RawConfig, p: &mut Problems) -> Option<Router> {
             port_number(*v)
         }),
     };
+    let mut trusted = Vec::new();
+    let mut trusted_ok = true;
+    if let Some(list) = &r.trusted_interfaces {
+        for i in list.get_ref() {
+            match p.check(
+                i,
+                format!("router.trusted_interfaces: {:?}", i.get_ref()),
+                |s| IfName::parse(s),
+            ) {
+                Some(n) => trusted.push(n),
+                None => trusted_ok = false,
+            }
+        }
+    }
+    trusted.sort();
+    trusted.dedup();
+    let unmanaged_input = match &r.unmanaged_input {
+        None => Some(UnmanagedInput::Drop),
+        Some(v) => p.check(
+            v,
+            format!("router.unmanaged_input = {:?}", v.get_ref()),
+            |s| match s.as_str() {
+                "drop" => Ok(UnmanagedInput::Drop),
+                "accept" => Ok(UnmanagedInput::Accept),
+                _ => Err(
+                    "`unmanaged_input` is \"drop\" (the default) or \"accept\"; to let an interface in, list it in `trusted_interfaces` instead".to_owned(),
+                ),
+            },
+        ),
+    };
     Some(Router {
         name: name?,
         ssh_port: ssh_port?,
+        trusted_interfaces: trusted_ok.then_some(trusted)?,
+        unmanaged_input: unmanaged_input?,
     })
 }
 
@@ -582,6 +617,25 @@ fn check_interfaces(
                 ),
             );
         }
+    }
+    let trusted = raw
+        .router
+        .as_ref()
+        .and_then(|r| r.get_ref().trusted_interfaces.as_ref());
+    for i in trusted.map(|l| l.get_ref().as_slice()).unwrap_or_default() {
+        let name = i.get_ref();
+        let why = match users.get(name) {
+            Some(user) => format!(
+                "`{name}` is {user}'s interface: cloison decides what it may ask of the router; trust only interfaces cloison does not manage"
+            ),
+            None if name == "lo" => "`lo` is always accepted; remove it from the list".to_owned(),
+            None => continue,
+        };
+        p.push(
+            i.span(),
+            format!("router.trusted_interfaces: {name:?}"),
+            why,
+        );
     }
 }
 

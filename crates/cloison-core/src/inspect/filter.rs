@@ -6,24 +6,27 @@
 //! target check exactly that), and nothing else:
 //!
 //! On a segment's interface, in this order:
-//! 1. source MAC = the router's MAC on this interface: dropped (the router's own and
-//!    routed traffic, which is most of what leaves the router);
-//! 2. source MAC = the router's MAC of any other interface: passed;
+//! 1. frames the router sends (packet type `PACKET_OUTGOING`, `SKF_AD_PKTTYPE`):
+//!    dropped. The router's own frames are told apart by their direction, never by their
+//!    MAC: a frame that comes in with one of the router's MACs is forged or looped;
+//! 2. source MAC = any of the router's MACs (this interface's or another's): passed;
 //! 3. any VLAN tag, in metadata (`SKF_AD_VLAN_TAG_PRESENT`) or in the frame (0x8100,
 //!    0x88a8, 0x9100): passed on a dedicated port, dropped on a VLAN sub-interface;
 //! 4. ARP: replies, requests whose sender and target addresses are equal (gratuitous),
-//!    and, when not addressed to the router's MAC, any ARP whose sender address is in
-//!    another segment's subnet: passed;
+//!    any ARP whose sender address is one of the router's, and, when not addressed to
+//!    the router's MAC, any ARP whose sender address is in another segment's subnet:
+//!    passed;
 //! 5. IPv4: UDP 67 -> 68 in a first fragment: passed; not addressed to the router's MAC
 //!    and with a source in another segment's subnet: passed;
-//! 6. IPv6: ICMPv6 type 134, UDP 547 -> 546, and any packet whose first next-header is an
-//!    extension header (hop-by-hop, routing, fragment, AH, destination options, so RAs
-//!    hidden behind them are still seen): passed; not addressed to the router's MAC and
+//! 6. IPv6: ICMPv6 types 134 to 136 (router advertisements, neighbour solicitations and
+//!    advertisements), UDP 547 -> 546, and any packet whose first next-header is an
+//!    extension header (hop-by-hop, routing, fragment, AH, destination options, so what
+//!    hides behind them is still seen): passed; not addressed to the router's MAC and
 //!    with a source in another segment's prefix: passed;
 //! 7. everything else (ordinary TCP/UDP between hosts and the router, ARP requests of
 //!    the segment's own hosts, other ethertypes): dropped.
 //!
-//! On the trunk: a metadata tag whose TPID is not 0x8100, a metadata tag followed by an
+//! On the trunk: frames the router sends are dropped, then a metadata tag whose TPID is not 0x8100, a metadata tag followed by an
 //! in-frame tag, a metadata tag with an unconfigured VLAN ID, an in-frame 0x88a8/0x9100
 //! outer tag, an in-frame 0x8100 tag with an unconfigured VLAN ID or followed by another
 //! tag: passed. Untagged frames and singly tagged frames of configured VLANs: dropped.
@@ -102,6 +105,9 @@ const SKF_AD_OFF: u32 = 0xffff_f000;
 pub const AD_VLAN_TAG: u32 = SKF_AD_OFF + 44;
 pub const AD_VLAN_TAG_PRESENT: u32 = SKF_AD_OFF + 48;
 pub const AD_VLAN_TPID: u32 = SKF_AD_OFF + 60;
+pub const AD_PKTTYPE: u32 = SKF_AD_OFF + 4;
+/// `PACKET_OUTGOING` (linux/if_packet.h): a frame the host itself sends.
+pub const PACKET_OUTGOING: u32 = 4;
 
 const ETH_DST: u32 = 0;
 const ETH_SRC: u32 = 6;
@@ -267,7 +273,9 @@ pub fn capture_filter(topo: &Topology, point: CapturePoint) -> Result<Vec<BpfIns
             let ip4 = a.label();
             let ip6 = a.label();
 
-            a.goto_if_mac(ETH_SRC, seg.mac, drop);
+            a.op(LD_W_ABS, AD_PKTTYPE);
+            a.goto_if_eq(PACKET_OUTGOING, drop);
+            a.goto_if_mac(ETH_SRC, seg.mac, pass);
             for mac in topo.other_router_macs(seg.mac) {
                 a.goto_if_mac(ETH_SRC, mac, pass);
             }
@@ -296,6 +304,9 @@ pub fn capture_filter(topo: &Topology, point: CapturePoint) -> Result<Vec<BpfIns
             a.jump(JEQ_X, 0, To::Next, To::L(not_gratuitous));
             a.ja(pass);
             a.bind(not_gratuitous);
+            for addr in topo.router_v4() {
+                a.goto_if_eq(u32::from(addr), pass);
+            }
             a.goto_if_mac(ETH_DST, seg.mac, drop);
             a.op(LD_W_ABS, ARP_SPA);
             foreign4(&mut a, topo, here, pass);
@@ -340,7 +351,9 @@ pub fn capture_filter(topo: &Topology, point: CapturePoint) -> Result<Vec<BpfIns
             a.ja(drop);
             a.bind(icmp6);
             a.op(LD_B_ABS, IP6_L4);
-            a.goto_if_eq(134, pass);
+            for icmp_type in [134, 135, 136] {
+                a.goto_if_eq(icmp_type, pass);
+            }
             a.ja(drop);
             a.bind(udp6);
             a.op(LD_H_ABS, IP6_L4);
@@ -401,6 +414,8 @@ fn trunk_filter(topo: &Topology) -> Result<Vec<BpfInsn>, FilterError> {
     let in_frame = a.label();
     let inner = a.label();
 
+    a.op(LD_W_ABS, AD_PKTTYPE);
+    a.goto_if_eq(PACKET_OUTGOING, drop);
     a.op(LD_W_ABS, AD_VLAN_TAG_PRESENT);
     a.goto_if_eq(0, in_frame);
     // The kernel holds the outer tag.
@@ -448,6 +463,9 @@ fn trunk_filter(topo: &Topology) -> Result<Vec<BpfInsn>, FilterError> {
 pub struct Metadata {
     pub vlan_tci: Option<u16>,
     pub vlan_tpid: Option<u16>,
+    /// The packet type (`PACKET_HOST` 0 by default, `PACKET_OUTGOING` for what the
+    /// router sends).
+    pub pkttype: u32,
 }
 
 /// Runs a program the way the kernel does for a packet socket (frame from the MAC
@@ -462,6 +480,7 @@ pub fn run(program: &[BpfInsn], frame: &[u8], meta: Metadata) -> u32 {
             return match at {
                 AD_VLAN_TAG_PRESENT => Some(u32::from(meta.vlan_tci.is_some())),
                 AD_VLAN_TAG => Some(u32::from(meta.vlan_tci.unwrap_or(0))),
+                AD_PKTTYPE => Some(meta.pkttype),
                 AD_VLAN_TPID => Some(match meta.vlan_tci {
                     Some(_) => u32::from(meta.vlan_tpid.unwrap_or(TPID_8021Q)),
                     None => 0,

@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use super::topology::CapturePoint;
-use crate::alert::event::{Destination, EventKind, FlowKey, L4, SegmentId};
+use crate::alert::event::{Destination, EventKind, FlowKey, L4, SegmentId, Technique};
 
 /// Why a frame was reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -26,12 +26,16 @@ pub enum Reason {
     /// isolation_breach: the source address is in another segment's subnet and the frame
     /// is not addressed to the router (link-local traffic of another segment's host).
     ForeignSubnet,
-    /// arp_spoof: an ARP reply or gratuitous ARP giving one of the router's addresses
-    /// with a MAC that is not the router's.
+    /// arp_spoof: ARP (reply, gratuitous or request) or IPv6 neighbour discovery
+    /// (advertisement target, solicitation source) giving one of the router's addresses
+    /// a MAC that is not the router's.
     ClaimsRouterAddress,
-    /// arp_spoof: an ARP reply or gratuitous ARP claiming an address of another
-    /// segment's subnet.
+    /// arp_spoof: an ARP reply or gratuitous ARP, or a neighbour advertisement, claiming
+    /// an address of another segment's subnet.
     ClaimsForeignAddress,
+    /// arp_spoof: a frame received from the wire with the router's own MAC on this
+    /// interface as its source (the router's own frames are told apart by direction).
+    RouterMacFromWire,
     /// rogue_dhcp: a DHCPv4 server reply (BOOTREPLY from port 67 to 68). `message` is
     /// the DHCP message type (2 offer, 5 ack, 6 nak), `None` for a plain BOOTP reply or
     /// when the options were cut off.
@@ -54,6 +58,7 @@ impl Reason {
             Reason::ForeignSubnet => "foreign_subnet",
             Reason::ClaimsRouterAddress => "claims_router_address",
             Reason::ClaimsForeignAddress => "claims_foreign_address",
+            Reason::RouterMacFromWire => "router_mac_from_wire",
             Reason::DhcpServer { .. } => "dhcp_server",
             Reason::Dhcpv6Server { .. } => "dhcpv6_server",
             Reason::RouterAdvertisement => "router_advertisement",
@@ -84,9 +89,14 @@ impl fmt::Display for Reason {
                 "source address belongs to another segment and the frame is not for the router",
             ),
             Reason::ClaimsRouterAddress => f.write_str(
-                "ARP gives one of the router's addresses a MAC that is not the router's",
+                "ARP or neighbour discovery gives one of the router's addresses a MAC that is not the router's",
             ),
-            Reason::ClaimsForeignAddress => f.write_str("ARP claims an address of another segment"),
+            Reason::ClaimsForeignAddress => f.write_str(
+                "ARP or neighbour discovery claims an address of another segment",
+            ),
+            Reason::RouterMacFromWire => f.write_str(
+                "a frame from the wire carries the router's own MAC as its source (forged, or looped back)",
+            ),
             Reason::DhcpServer { message: Some(m) } => {
                 write!(f, "DHCP server reply (message type {m}) from a host")
             }
@@ -123,6 +133,9 @@ pub struct Finding {
     pub dst_ip: Option<IpAddr>,
     pub proto: Option<L4>,
     pub dst_port: Option<u16>,
+    /// How the frame made its claim, when that is worth saying (ARP request form,
+    /// neighbour discovery, the router's own MAC).
+    pub technique: Option<Technique>,
 }
 
 impl Finding {
@@ -137,7 +150,9 @@ impl Finding {
         };
         let (src_segment, dst) = match (self.kind, self.reason) {
             (EventKind::IsolationBreach, _) => (self.other_segment, here.map(Destination::Segment)),
-            (_, Reason::ClaimsRouterAddress) => (here, Some(Destination::Router)),
+            (_, Reason::ClaimsRouterAddress | Reason::RouterMacFromWire) => {
+                (here, Some(Destination::Router))
+            }
             (_, Reason::ClaimsForeignAddress) => {
                 (here, self.other_segment.map(Destination::Segment))
             }
@@ -162,6 +177,8 @@ impl Finding {
                 _ => None,
             },
             ifindex: Some(self.ifindex),
+            technique: self.technique,
+            origin: None,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Packet inspection: the layer-2 evidence the firewall never sees. Stacked or unknown
-//! VLAN tags, ARP replies claiming the router or another segment, DHCP servers and IPv6
-//! router advertisements that are not the router, and traffic of one segment on
-//! another's wire.
+//! VLAN tags, ARP and neighbour discovery claiming the router or another segment, frames
+//! forged with the router's own MAC, DHCP servers and IPv6 router advertisements that are
+//! not the router, and traffic of one segment on another's wire (with `origin`: whose it
+//! is, as far as the router can tell).
 //!
 //! `classify` is the pure core: a frame and its capture context in, at most one
 //! `Finding` out, without allocating and without panicking on any bytes (fuzzed under
@@ -14,9 +15,11 @@
 mod classify;
 pub mod filter;
 mod finding;
+mod origin;
 mod topology;
 
 pub use classify::{TPID_8021AD, TPID_8021Q, TPID_QINQ, classify};
 pub use filter::{BpfInsn, FilterError, capture_filter};
 pub use finding::{Finding, Reason};
+pub use origin::{Attribution, JOIN_EVIDENCE_US};
 pub use topology::{CaptureContext, CapturePoint, Link, Topology, TopologyError};

@@ -18,6 +18,9 @@ pub struct Link {
     pub name: String,
     pub index: u32,
     pub mac: [u8; 6],
+    /// Its IPv6 addresses (the link-local one is the kernel's, not the configuration's):
+    /// a neighbour advertisement claiming one of them is a spoof.
+    pub ipv6: Vec<Ipv6Addr>,
 }
 
 /// Why a `Topology` could not be built.
@@ -140,6 +143,9 @@ pub struct Topology {
     router_macs: Vec<([u8; 6], Option<SegmentId>)>,
     /// The router's IPv4 addresses (segments and statically addressed uplinks).
     router_v4: Vec<(Ipv4Addr, Option<SegmentId>)>,
+    /// The router's IPv6 addresses: the segments' and uplinks' configured ones, and every
+    /// address of the links (link-local ones included).
+    router_v6: Vec<(Ipv6Addr, Option<SegmentId>)>,
     /// Sorted, deduplicated.
     vlans: Vec<u16>,
     vlan_set: VlanSet,
@@ -164,6 +170,12 @@ impl Topology {
             }
         };
         let mut router_v4 = Vec::new();
+        let mut router_v6: Vec<(Ipv6Addr, Option<SegmentId>)> = Vec::new();
+        let mut add_v6 = |a: Ipv6Addr, owner: Option<SegmentId>| {
+            if !router_v6.iter().any(|(r, _)| *r == a) {
+                router_v6.push((a, owner));
+            }
+        };
         let mut vlans = Vec::new();
         let mut vlan_set = VlanSet([0; 64]);
         for (i, s) in config.segments.iter().enumerate() {
@@ -175,6 +187,12 @@ impl Topology {
                 })?;
             add_mac(l.mac, Some(id));
             router_v4.push((s.address.addr(), Some(id)));
+            if let Some(a6) = s.address6 {
+                add_v6(a6.addr(), Some(id));
+            }
+            for a in &l.ipv6 {
+                add_v6(*a, Some(id));
+            }
             let vlan = match &s.attachment {
                 Attachment::Vlan { id, .. } => Some(id.get()),
                 Attachment::Port => None,
@@ -208,6 +226,9 @@ impl Topology {
                     interface: t.to_string(),
                 })?;
                 add_mac(l.mac, None);
+                for a in &l.ipv6 {
+                    add_v6(*a, None);
+                }
                 Some(l.index)
             }
             None => None,
@@ -215,9 +236,15 @@ impl Topology {
         for u in &config.uplinks {
             if let Some(l) = link(u.interface.as_str()) {
                 add_mac(l.mac, None);
+                for a in &l.ipv6 {
+                    add_v6(*a, None);
+                }
             }
             if let Some(a) = u.address {
                 router_v4.push((a.addr(), None));
+            }
+            if let Some(a) = u.address6 {
+                add_v6(a.addr(), None);
             }
         }
         vlans.sort_unstable();
@@ -227,6 +254,7 @@ impl Topology {
             trunk_ifindex,
             router_macs,
             router_v4,
+            router_v6,
             vlans,
             vlan_set,
         })
@@ -298,6 +326,19 @@ impl Topology {
             .iter()
             .find(|(r, _)| *r == a)
             .map(|(_, owner)| *owner)
+    }
+
+    /// `Some(owner)` if `a` is one of the router's IPv6 addresses.
+    pub(crate) fn router_v6_owner(&self, a: Ipv6Addr) -> Option<Option<SegmentId>> {
+        self.router_v6
+            .iter()
+            .find(|(r, _)| *r == a)
+            .map(|(_, owner)| *owner)
+    }
+
+    /// The router's IPv4 addresses.
+    pub(crate) fn router_v4(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        self.router_v4.iter().map(|(a, _)| *a)
     }
 
     /// The segment other than `here` whose subnet holds `a`.

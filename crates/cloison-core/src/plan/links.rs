@@ -256,6 +256,22 @@ pub fn sysctls(config: &Config) -> Vec<Sysctl> {
             "0",
         ));
     }
+    if let Some(t) = &config.trunk {
+        // The trunk's parent has no address of its own: it answers no ARP for the
+        // router's addresses (`arp_ignore`), and takes no advertisement or redirect, from
+        // whatever arrives untagged (the ruleset drops and counts that too).
+        let i = t.as_str();
+        out.push(Sysctl::new(format!("net/ipv4/conf/{i}/arp_ignore"), "1"));
+        out.push(Sysctl::new(
+            format!("net/ipv4/conf/{i}/accept_redirects"),
+            "0",
+        ));
+        out.push(Sysctl::new(format!("net/ipv6/conf/{i}/accept_ra"), "0"));
+        out.push(Sysctl::new(
+            format!("net/ipv6/conf/{i}/accept_redirects"),
+            "0",
+        ));
+    }
     for u in &config.uplinks {
         let i = u.interface.as_str();
         out.push(Sysctl::new(

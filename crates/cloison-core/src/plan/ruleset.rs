@@ -5,7 +5,10 @@
 //!   packets of `cloison verify`'s probes (the verify mark); then a packet entering a segment
 //!   must come from that segment's subnets, one lookup in an `ifname . addr` interval
 //!   set; anything else jumps to `spoof/<seg>` (counted, sampled to NFLOG, dropped).
-//! - `segments` (prerouting, after conntrack, before routing): where a packet from a
+//! - `segments` (prerouting, after conntrack, before routing): first, whatever arrives
+//!   untagged on the trunk's parent interface (the switch's native VLAN) meets
+//!   `untagged`: sampled, counted `trunk/untagged` and dropped, whether it was for the
+//!   router or for elsewhere. Then where a packet from a
 //!   segment may go is decided here, before the routing decision, because the second
 //!   wall (policy routing, see `wall`) stops crossing packets at routing: a drop made
 //!   later, in `forward`, would never see them, and their counts would be lost.
@@ -17,8 +20,11 @@
 //! - `forward` (policy drop): established flows pass; a segment's packets leave only by
 //!   its own uplink or toward a segment (already judged in `segments`); related packets
 //!   from the uplinks pass (ICMP errors for the segments' own flows).
-//! - `input`: per segment, only the listed services on the segment's own router address,
-//!   and ICMP errors only about flows to that address.
+//! - `input` (policy drop unless `router.unmanaged_input = "accept"`): loopback and the
+//!   trusted interfaces pass; per segment, only the listed services on the segment's own
+//!   router address, and ICMP errors only about flows to that address; per uplink, DHCP
+//!   and neighbour discovery; every other interface (unmanaged, or added later) is
+//!   counted `unmanaged` and dropped.
 //! - `postrouting`: masquerade on uplinks that ask for it.
 //!
 //! Every drop goes through a named counter `<from>/<to>`; the NFLOG sample before it is
@@ -45,7 +51,7 @@ use nftables::stmt::{self, JumpTarget, Limit, Log, Match, Operator, Statement, V
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 
 use super::space::{self, Piece};
-use crate::config::{Config, Proto, Segment, Service};
+use crate::config::{Config, Proto, Segment, Service, UnmanagedInput};
 use crate::counter::*;
 use crate::names::*;
 
@@ -147,6 +153,12 @@ pub fn counter_names(config: &Config) -> Vec<String> {
     }
     out.insert(INVALID.to_owned());
     out.insert(UNROUTED.to_owned());
+    if config.trunk.is_some() {
+        out.insert(TRUNK_UNTAGGED.to_owned());
+    }
+    if config.router.unmanaged_input == UnmanagedInput::Drop {
+        out.insert(UNMANAGED.to_owned());
+    }
     out.into_iter().collect()
 }
 
@@ -293,14 +305,23 @@ impl Builder {
                 )
             })
             .collect();
-        let mut rules = vec![
+        let mut rules = Vec::new();
+        if let Some(trunk) = &config.trunk {
+            // Nothing is meant to arrive untagged on the trunk's parent: not for the
+            // router, not for routing elsewhere, established or not.
+            rules.push(vec![
+                eq(meta(MetaKey::Iifname), str_(trunk.as_str())),
+                jump(CHAIN_UNTAGGED.to_owned()),
+            ]);
+        }
+        rules.extend([
             vec![eq(ct_state(), str_("established")), accept()],
             // Link-layer broadcast and multicast are never forwarded (the kernel drops
             // them before forwarding); `input` decides what the router accepts of them.
             vec![ne(meta(MetaKey::Pkttype), str_("host")), accept()],
             // The router's own addresses: `input` decides.
             vec![eq(fib_daddr_type(), str_("local")), accept()],
-        ];
+        ]);
         if !from.is_empty() {
             rules.push(vec![vmap(meta(MetaKey::Iifname), from)]);
         }
@@ -309,6 +330,13 @@ impl Builder {
             Hook::Filter(NfHook::Prerouting, PRIORITY_MANGLE, NfChainPolicy::Accept),
             rules,
         );
+        if config.trunk.is_some() {
+            self.chain(
+                CHAIN_UNTAGGED.into(),
+                Hook::None,
+                log_and_drop(TRUNK_UNTAGGED),
+            );
+        }
 
         let subnets4: Vec<Ipv4Net> = config.segments.iter().map(|s| s.address.subnet()).collect();
         let subnets6: Vec<Ipv6Net> = config
@@ -482,18 +510,33 @@ impl Builder {
                 jump(chain_input_from(u.name.as_str())),
             )
         }));
-        let mut rules = vec![
-            vec![eq(meta(MetaKey::Iifname), str_("lo")), accept()],
-            established_or_invalid(),
-        ];
+        let mut rules = vec![vec![eq(meta(MetaKey::Iifname), str_("lo")), accept()]];
+        let trusted: Vec<E> = config
+            .router
+            .trusted_interfaces
+            .iter()
+            .map(|i| str_(i.as_str()))
+            .collect();
+        if !trusted.is_empty() {
+            rules.push(vec![eq(meta(MetaKey::Iifname), set(trusted)), accept()]);
+        }
+        rules.push(established_or_invalid());
         if !from.is_empty() {
             rules.push(vec![vmap(meta(MetaKey::Iifname), from)]);
         }
-        // Interfaces cloison does not manage are not its business on input.
-        rules.push(vec![eq(ct_state(), str_("related")), accept()]);
+        // Every other interface: the trunk's parent never gets here (dropped before
+        // routing), what cloison does not manage is counted and dropped, unless the
+        // configuration keeps the input open.
+        let policy = match config.router.unmanaged_input {
+            UnmanagedInput::Drop => {
+                rules.push(vec![counter_ref(UNMANAGED), drop_()]);
+                NfChainPolicy::Drop
+            }
+            UnmanagedInput::Accept => NfChainPolicy::Accept,
+        };
         self.chain(
             CHAIN_INPUT.into(),
-            Hook::Filter(NfHook::Input, PRIORITY_FILTER, NfChainPolicy::Accept),
+            Hook::Filter(NfHook::Input, PRIORITY_FILTER, policy),
             rules,
         );
         for s in &config.segments {

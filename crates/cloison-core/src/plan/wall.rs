@@ -26,6 +26,10 @@
 //!   stands, it drops these packets first (in its `segments` chain, before routing), so
 //!   the wall is never reached.
 //!
+//! - the trunk's parent interface: `iif <trunk> lookup <trunk table>`, a table that
+//!   blackholes everything. Nothing arriving untagged is ever routed anywhere (the
+//!   ruleset drops it before routing, this wall without nftables).
+//!
 //! Addresses of the router itself are looked up in the `local` table first (rule 0):
 //! this wall covers forwarding, not the router's own services (the ruleset's `input`
 //! chain does).
@@ -38,7 +42,10 @@ use serde::Serialize;
 use super::links::{Family, RoutingRule, RuleAction, RulePort, RuleProto};
 use super::space;
 use crate::config::{Config, Proto};
-use crate::names::{RULE_PRIORITY_WALL, RULE_PRIORITY_WALL_EXCEPTIONS, WALL_TABLE_BASE};
+use crate::names::{
+    RULE_PRIORITY_WALL, RULE_PRIORITY_WALL_EXCEPTIONS, RULE_PRIORITY_WALL_TRUNK, WALL_TABLE_BASE,
+    WALL_TABLE_TRUNK,
+};
 
 /// What a wall route does with a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -135,6 +142,24 @@ pub fn wall(config: &Config) -> Wall {
                 to: None,
                 proto: None,
                 action: RuleAction::Table(table),
+            });
+        }
+    }
+    if let Some(trunk) = &config.trunk {
+        for (family, everything) in [(Family::V4, "0.0.0.0/0"), (Family::V6, "::/0")] {
+            routes.push(WallRoute {
+                table: WALL_TABLE_TRUNK,
+                family,
+                dst: everything.parse().expect("constant"),
+                kind: WallKind::Blackhole,
+            });
+            rules.push(RoutingRule {
+                priority: RULE_PRIORITY_WALL_TRUNK,
+                family,
+                iif: Some(trunk.clone()),
+                to: None,
+                proto: None,
+                action: RuleAction::Table(WALL_TABLE_TRUNK),
             });
         }
     }

@@ -87,6 +87,9 @@ pub struct Digest {
     /// The latest runs, in time order.
     pub verify: Vec<VerifyRun>,
     pub verify_left_out: u64,
+    /// Entries about `cloison verify`'s own probes (`CLOISON_TECHNIQUE=verify_probe`):
+    /// proof being made, kept out of the alerts' figures.
+    pub verify_probes: Tally,
     /// Entries of cloison whose `CLOISON_EVENT` this version does not know.
     pub unknown_events: u64,
     /// Entries of other routers (a collector's journal holds several).
@@ -110,6 +113,7 @@ impl Digest {
             change_counts: BTreeMap::new(),
             verify: Vec::new(),
             verify_left_out: 0,
+            verify_probes: Tally::default(),
             unknown_events: 0,
             other_routers: 0,
         }
@@ -146,6 +150,10 @@ impl Digest {
             return;
         };
         match kind {
+            k if traffic_kind(k) && e.get(field::TECHNIQUE) == Some("verify_probe") => {
+                let packets = e.number(field::PACKETS).unwrap_or(0);
+                self.verify_probes.add(e.time, packets);
+            }
             k if traffic_kind(k) => self.add_alert(k, &e),
             EventKind::VerifyPassed | EventKind::VerifyFailed => {
                 if let Some(run) = VerifyRun::from_entry(&e) {

@@ -339,7 +339,7 @@ impl Page<'_> {
         match &run.result {
             Ok(result) => {
                 o.raw("<ul class=\"matrix\" id=\"matrix\">\n");
-                for pair in &result.pairs {
+                for pair in &by_direction(&result.pairs) {
                     self.pair(o, run, pair);
                 }
                 o.raw("</ul>\n");
@@ -353,7 +353,7 @@ impl Page<'_> {
         o.raw("</section>\n");
     }
 
-    /// One pair of the matrix, in words.
+    /// One line of the matrix, in words.
     fn pair(&self, o: &mut Out, run: &VerifyRun, p: &PairResult) {
         let w = self.w;
         let c = self.local(run.time);
@@ -432,6 +432,17 @@ impl Page<'_> {
             return;
         }
         o.raw("<p>").text(w.alerts_intro).raw("</p>\n");
+        if d.verify_probes.entries > 0 {
+            o.raw("<p class=\"note\" id=\"verify-probes\">")
+                .fill(
+                    w.verify_probes_note,
+                    &[
+                        &self.num(d.verify_probes.packets),
+                        &self.num(d.verify_probes.entries),
+                    ],
+                )
+                .raw("</p>\n");
+        }
 
         o.raw("<h3>")
             .text(w.by_kind)
@@ -863,6 +874,33 @@ pub fn name_of(lang: Lang, config: &Config, name: &str) -> String {
     unlabelled(lang).replace("{0}", name)
 }
 
+/// The verify result as a reader needs it: one line per source, destination and
+/// expectation (a council does not need the router's DNS and DHCP apart), in the
+/// result's order, with the probes, those as expected and the failures added up.
+fn by_direction(pairs: &[PairResult]) -> Vec<PairResult> {
+    let mut out: Vec<PairResult> = Vec::new();
+    for p in pairs {
+        match out
+            .iter_mut()
+            .find(|o| o.from == p.from && o.to == p.to && o.expected == p.expected)
+        {
+            Some(o) => {
+                o.probes += p.probes;
+                o.as_expected += p.as_expected;
+                o.failures.extend(p.failures.iter().cloned());
+                if !p.reason.is_empty() && !o.reason.contains(&p.reason) {
+                    if !o.reason.is_empty() {
+                        o.reason.push_str("; ");
+                    }
+                    o.reason.push_str(&p.reason);
+                }
+            }
+            None => out.push(p.clone()),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -873,6 +911,38 @@ mod tests {
     /// 2026-11-28T02:00:00Z: 03:00 in Paris.
     const T: u64 = 1_795_831_200_000_000;
     const DAY: u64 = 24 * HOUR_US;
+
+    #[test]
+    fn the_matrix_has_one_line_per_direction_and_expectation() {
+        let pair = |to: &str, expected, reason: &str, probes, ok| PairResult {
+            from: "kiosk".into(),
+            to: to.into(),
+            expected,
+            reason: reason.into(),
+            probes,
+            as_expected: ok,
+            failures: Vec::new(),
+        };
+        let lines = by_direction(&[
+            pair("router", Expected::Blocked, "not a service", 18, 18),
+            pair("router", Expected::Allowed, "service dns", 4, 4),
+            pair("router", Expected::Allowed, "service dhcp", 2, 1),
+            pair(
+                "mairie",
+                Expected::Blocked,
+                "[[forbid]] kiosk -> mairie",
+                44,
+                44,
+            ),
+            pair("router", Expected::Blocked, "only its own address", 44, 44),
+        ]);
+        assert_eq!(lines.len(), 3, "{lines:#?}");
+        assert_eq!((lines[0].probes, lines[0].as_expected), (62, 62));
+        assert_eq!(lines[0].reason, "not a service; only its own address");
+        assert_eq!((lines[1].probes, lines[1].as_expected), (6, 5));
+        assert!(!lines[1].passed());
+        assert_eq!(lines[2].to, "mairie");
+    }
 
     fn paris(_: u64) -> i32 {
         3600

@@ -55,6 +55,7 @@ pub struct Words {
     pub rule: &'static str,
     pub alerts: &'static str,
     pub alerts_intro: &'static str,
+    pub verify_probes_note: &'static str,
     pub no_alerts: &'static str,
     /// {0} entries, {1} blocked packets.
     pub alerts_glance: &'static str,
@@ -218,6 +219,7 @@ static FR: Words = Words {
     failure_item: "{0} vers {1} : {2} (barrière franchie : {3})",
     rule: "Règle : {0}",
     alerts: "Alertes",
+    verify_probes_note: "Ne sont pas comptés ici : {0} paquet(s) d'essai de cloison verify ({1} inscription(s)), bloqués comme prévu.",
     alerts_intro: "Chaque tentative de passer d'un segment à l'autre, et chaque manœuvre suspecte vue sur le réseau, est inscrite au journal du routeur. Les nombres ci-dessous sont des sommes exactes de ces inscriptions.",
     no_alerts: "Aucune alerte pendant la période.",
     alerts_glance: "{0} alertes pendant la période, {1} paquets bloqués.",
@@ -312,6 +314,7 @@ static EN: Words = Words {
     failure_item: "{0} to {1}: {2} (wall passed: {3})",
     rule: "Rule: {0}",
     alerts: "Alerts",
+    verify_probes_note: "Not counted here: {0} test packet(s) of cloison verify ({1} entries), blocked as expected.",
     alerts_intro: "Every attempt to cross from one segment to another, and every suspicious move seen on the network, is written to the router's journal. The figures below are exact sums of those entries.",
     no_alerts: "No alert during the period.",
     alerts_glance: "{0} alerts during the period, {1} packets blocked.",

@@ -93,7 +93,9 @@ impl RulesetVerdict {
                 chain,
                 handle,
             } => {
-                let rule = handle.map(|h| format!("rule {h} of ")).unwrap_or_default();
+                let rule = handle
+                    .map(|h| format!("rule handle {h} of "))
+                    .unwrap_or_default();
                 format!(
                     "the ruleset let it through ({rule}chain {chain} of {})",
                     table_name(table)
@@ -369,7 +371,8 @@ mod tests {
         assert!(!j.as_expected);
         assert_eq!(j.wall.as_deref(), Some("ruleset"));
         assert!(
-            j.explanation.contains("rule 57 of chain pair/kiosk/mairie"),
+            j.explanation
+                .contains("rule handle 57 of chain pair/kiosk/mairie"),
             "{}",
             j.explanation
         );

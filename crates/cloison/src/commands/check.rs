@@ -1,5 +1,6 @@
 //! `cloison check`: validate the file, print a one-line summary or every error; warn
-//! about what on this box would undo cloison's rules; and the unit's start condition,
+//! (on stderr, the exit status stays 0) about what is valid but probably not meant and
+//! what on this box would undo cloison's rules; and the unit's start condition,
 //! `cloison configured`.
 
 use std::path::Path;
@@ -15,6 +16,9 @@ pub fn run(cli: &Cli) -> ExitCode {
     match super::load(cli) {
         Ok(l) => {
             println!("{}: valid: {}", l.path.display(), l.config.summary());
+            for w in l.config.warnings() {
+                eprintln!("{}: warning: {w}", l.path.display());
+            }
             let conf = std::env::var_os("CLOISON_NFTABLES_CONF")
                 .map_or_else(|| Path::new(NFTABLES_CONF).to_owned(), Into::into);
             if let Some(warning) = nftables_conf_warning(&conf) {

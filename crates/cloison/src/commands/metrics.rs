@@ -133,7 +133,7 @@ fn daemon(d: &DaemonStatus) -> DaemonReading {
 
 /// The last `cloison verify`'s record; absent when there is none, and when it cannot be
 /// read (said on stderr: the metrics of the rest still matter).
-fn verify_record(cli: &Cli) -> Option<VerifyRecord> {
+pub(super) fn verify_record(cli: &Cli) -> Option<VerifyRecord> {
     let dir = cli
         .state_dir
         .clone()

@@ -65,7 +65,11 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 directory: directory.as_deref(),
             },
         ),
-        Command::Verify { dry_run, json } => verify::run(cli, *dry_run, *json),
+        Command::Verify {
+            dry_run,
+            json,
+            if_due,
+        } => verify::run(cli, *dry_run, *json, *if_due),
         Command::Configured => Ok(check::configured(cli)),
         Command::Manpages { dir } => {
             write_all(dir, crate::manual::pages())?;

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
+use cloison_core::verify::schedule::{self, Due};
+
 use crate::cli::Cli;
 use crate::journal::JournalWriter;
 use crate::status::{error_text, router_name};
@@ -14,12 +16,33 @@ use crate::verify;
 /// Could not verify at all.
 const EXIT_COULD_NOT: u8 = 3;
 
-pub fn run(cli: &Cli, dry_run: bool, json: bool) -> anyhow::Result<ExitCode> {
+pub fn run(cli: &Cli, dry_run: bool, json: bool, if_due: bool) -> anyhow::Result<ExitCode> {
     let l = match super::load(cli) {
         Ok(l) => l,
         Err(code) => return Ok(code),
     };
     let config = &l.config;
+    if if_due {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let last = super::metrics::verify_record(cli);
+        match schedule::due(config.verify.every, last.as_ref(), &l.hash, now) {
+            Due::Never => {
+                println!("no [verify] every in {}: nothing to do", l.path.display());
+                return Ok(ExitCode::SUCCESS);
+            }
+            Due::NotUntil(at) => {
+                println!(
+                    "not due: the last run passed; the next is due in {} s",
+                    at.saturating_sub(now)
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            Due::Now(why) => println!("due: {why}"),
+        }
+    }
     if dry_run {
         let (hosts, probes) = verify::dry_run(config);
         if json {

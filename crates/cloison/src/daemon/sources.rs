@@ -71,8 +71,9 @@ impl Drop for Source {
     }
 }
 
-/// How long a source blocks at most before checking whether it must stop.
-pub const POLL: Duration = Duration::from_millis(200);
+/// How long a source blocks at most before checking whether it must stop (and beating
+/// its heart: the watchdog calls a loop stalled after 10 s).
+pub const POLL: Duration = Duration::from_millis(500);
 
 /// The capture loop's counters per interface, for `cloison status`.
 pub type CaptureStats = std::sync::Arc<
@@ -101,6 +102,24 @@ pub enum CaptureError {
 /// while the loop is busy (what overflows is counted as dropped, never silently lost).
 const CAPTURE_RCVBUF: usize = 4 << 20;
 
+/// The largest frame the capture reads whole (64 KiB: jumbo frames, and GRO-merged ones).
+const CAPTURE_FRAME: usize = 1 << 16;
+
+/// How often, at most, the capture re-reads the neighbour tables to attribute a breach.
+const NEIGHBOURS_EVERY: Duration = Duration::from_secs(1);
+
+/// Microseconds on a clock that only goes forward, for attribution's evidence windows.
+fn monotonic_us() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    u64::try_from(
+        START
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_micros(),
+    )
+    .unwrap_or(u64::MAX)
+}
+
 /// Starts the capture on every segment interface and the trunk: kernel-filtered frames,
 /// classified, sent to the loop as flow keys.
 pub fn capture(
@@ -108,13 +127,10 @@ pub fn capture(
     tx: mpsc::Sender<Event>,
     beat: super::notify::Beat,
 ) -> Result<(Source, CaptureStats), CaptureError> {
-    use crate::capture::{CaptureSocket, interfaces, wait};
-    use cloison_core::inspect::{Link, Topology, capture_filter, classify};
+    use crate::capture::{CaptureSocket, links, wait};
+    use cloison_core::inspect::{Attribution, Topology, capture_filter, classify};
 
-    let links: Vec<Link> = interfaces()
-        .into_iter()
-        .filter_map(|(name, index, mac)| mac.map(|mac| Link { name, index, mac }))
-        .collect();
+    let links = links();
     let topology = Topology::new(config, &links)?;
     let mut sockets = Vec::new();
     for (point, ifindex) in topology.capture_points() {
@@ -133,8 +149,12 @@ pub fn capture(
     let stats: CaptureStats = Default::default();
     let shared = std::sync::Arc::clone(&stats);
     let source = Source::spawn("cloison-capture", move |stop| {
-        let mut buf = vec![0u8; 2048];
+        // Whole frames, jumbo ones included: what an attacker hides behind a long chain
+        // of IPv6 extension headers must not be cut off.
+        let mut buf = vec![0u8; CAPTURE_FRAME];
         let mut batch = Vec::new();
+        let mut attribution = Attribution::default();
+        let mut neighbours_read: Option<std::time::Instant> = None;
         let mut last_stats = std::time::Instant::now();
         let mut read_errors = cloison_core::alert::LogLimit::new(Duration::from_secs(60));
         while !stop.load(Ordering::Relaxed) {
@@ -158,12 +178,31 @@ pub fn capture(
                 for _ in 0..4096 {
                     match socket.recv(&mut buf) {
                         Ok(Some((n, meta))) => {
+                            if meta.outgoing() {
+                                continue;
+                            }
                             let ctx = ctx.with_aux(
                                 meta.aux_vlan.map(|(tci, _)| tci),
                                 meta.aux_vlan.map(|(_, tpid)| tpid),
                             );
                             if let Some(finding) = classify(&buf[..n], &ctx) {
-                                batch.push(finding.flow_key());
+                                let now = monotonic_us();
+                                attribution.note(&finding, now);
+                                if Attribution::wants(&finding)
+                                    && neighbours_read
+                                        .is_none_or(|t| t.elapsed() >= NEIGHBOURS_EVERY)
+                                {
+                                    neighbours_read = Some(std::time::Instant::now());
+                                    match crate::neighbours::dump() {
+                                        Ok(n) => attribution.set_neighbours(n),
+                                        Err(e) => {
+                                            tracing::debug!(cause = %e, "cannot read the neighbour tables")
+                                        }
+                                    }
+                                }
+                                let mut key = finding.flow_key();
+                                key.origin = attribution.origin(&finding, now);
+                                batch.push(key);
                             }
                         }
                         Ok(None) => break,

@@ -52,6 +52,9 @@ struct Pending {
     deadline: tokio::time::Instant,
 }
 
+/// How often `poll` reads the policy routing back, in case a change notification was lost.
+const ROUTING_BACKSTOP: Duration = Duration::from_secs(30);
+
 pub struct Supervisor<K: Kernel, S: Sink> {
     opts: Options,
     kernel: K,
@@ -76,6 +79,9 @@ pub struct Supervisor<K: Kernel, S: Sink> {
     last_drift: Option<Vec<String>>,
     /// The ruleset's generation at the last full check.
     checked_generation: Option<u32>,
+    /// When `poll` last read the policy routing back (a backstop: changes to it are
+    /// heard as they happen).
+    routing_read: Option<Instant>,
     /// Rate limits of the log lines a loop can repeat (one line a minute each, with the
     /// count of those held back).
     limits: BTreeMap<&'static str, LogLimit>,
@@ -121,6 +127,7 @@ impl<K: Kernel, S: Sink> Supervisor<K, S> {
             drift_repairs: 0,
             last_drift: None,
             checked_generation: None,
+            routing_read: None,
             limits: BTreeMap::new(),
         };
         s.read_counters(SystemTime::now(), true);
@@ -258,9 +265,17 @@ impl<K: Kernel, S: Sink> Supervisor<K, S> {
             .kernel
             .generation()
             .map_or(true, |g| Some(g) != self.checked_generation);
-        let routing_differs = match self.kernel.read_routing().await {
-            Ok(live) => !self.plan.routing_differences(&live).is_empty(),
-            Err(_) => true,
+        // The routing is watched (`routing_changed`); reading it all back costs more than
+        // the rest of the poll, so the backstop reads it every `ROUTING_BACKSTOP`.
+        let routing_due = self
+            .routing_read
+            .is_none_or(|at| at.elapsed() >= ROUTING_BACKSTOP);
+        let routing_differs = routing_due && {
+            self.routing_read = Some(Instant::now());
+            match self.kernel.read_routing().await {
+                Ok(live) => !self.plan.routing_differences(&live).is_empty(),
+                Err(_) => true,
+            }
         };
         if moved || routing_differs || self.last_drift.is_some() {
             self.check(now, None).await;
