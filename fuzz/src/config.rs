@@ -69,6 +69,7 @@ fn capture_filters(config: &Config) {
                 name: name.to_owned(),
                 index,
                 mac: [0x02, 0xc1, a, b, c, d],
+                ipv6: Vec::new(),
             }
         })
         .collect();
