@@ -1,5 +1,15 @@
-//! Shared by the fuzz target and the seed writer: how fuzz input bytes map to a capture
-//! context and a frame.
+//! cloison's fuzz targets (docs/robustness.md): each `fuzz_targets/<name>.rs` calls
+//! `<name>::check`, where the input format and the properties checked are written down,
+//! so the seed writer and the regression tests call the same code. `classify` is here:
+//! how fuzz input bytes map to a capture context and a frame, for `classify` and
+//! `capture`.
+
+pub mod capture;
+pub mod config;
+pub mod control;
+mod fold;
+pub mod journal;
+pub mod nflog;
 
 use std::sync::OnceLock;
 
@@ -11,9 +21,10 @@ use cloison_core::testkit as fixtures;
 pub const HEADER_LEN: usize = 6;
 
 pub struct Point {
-    topology: usize,
-    ifindex: u32,
-    filter: Vec<BpfInsn>,
+    /// Index in `Setup`'s topologies: the lab's (0) or the trunk's (1).
+    pub topology: usize,
+    pub ifindex: u32,
+    pub filter: Vec<BpfInsn>,
 }
 
 pub struct Setup {
@@ -46,6 +57,18 @@ impl Setup {
     pub fn points(&self) -> usize {
         self.points.len()
     }
+
+    /// The capture point a fuzz byte picks.
+    pub fn point(&self, byte: u8) -> &Point {
+        &self.points[usize::from(byte) % self.points.len()]
+    }
+
+    /// The capture context of `point`, without a tag in packet metadata.
+    pub fn context(&self, point: &Point) -> CaptureContext<'_> {
+        self.topologies[point.topology]
+            .context(point.ifindex)
+            .expect("fixture points are capture points")
+    }
 }
 
 /// Splits fuzz input into a context and a frame. Byte 0 picks the capture point; byte 1
@@ -55,7 +78,7 @@ pub fn split(data: &[u8]) -> Option<(&'static Point, CaptureContext<'static>, &[
     let setup = Setup::get();
     let header = data.get(..HEADER_LEN)?;
     let frame = data.get(HEADER_LEN..)?;
-    let point = &setup.points[usize::from(header[0]) % setup.points.len()];
+    let point = setup.point(header[0]);
     let flags = header[1];
     let tci = u16::from_be_bytes([header[2], header[3]]);
     let raw_tpid = u16::from_be_bytes([header[4], header[5]]);
@@ -66,10 +89,7 @@ pub fn split(data: &[u8]) -> Option<(&'static Point, CaptureContext<'static>, &[
         2 => Some(0x88a8),
         _ => Some(raw_tpid),
     };
-    let ctx = setup.topologies[point.topology]
-        .context(point.ifindex)
-        .expect("fixture points are capture points")
-        .with_aux(aux_vlan, aux_tpid);
+    let ctx = setup.context(point).with_aux(aux_vlan, aux_tpid);
     Some((point, ctx, frame))
 }
 

@@ -226,14 +226,7 @@ impl CaptureSocket {
             while !c.is_null() {
                 if (*c).cmsg_level == libc::SOL_PACKET && (*c).cmsg_type == PACKET_AUXDATA {
                     let aux: TpacketAuxdata = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
-                    if aux.tp_status & TP_STATUS_VLAN_VALID != 0 || aux.tp_vlan_tci != 0 {
-                        let tpid = if aux.tp_status & TP_STATUS_VLAN_TPID_VALID != 0 {
-                            aux.tp_vlan_tpid
-                        } else {
-                            0x8100
-                        };
-                        meta.aux_vlan = Some((aux.tp_vlan_tci, tpid));
-                    }
+                    meta.aux_vlan = aux_vlan(aux.tp_status, aux.tp_vlan_tci, aux.tp_vlan_tpid);
                 }
                 c = libc::CMSG_NXTHDR(&msg, c);
             }
@@ -262,6 +255,22 @@ impl CaptureSocket {
         }
         self.stats
     }
+}
+
+/// The outer VLAN tag a `tpacket_auxdata` reports, as (TCI, TPID): none unless the
+/// kernel says the tag is valid (older kernels leave the flag out but set the TCI); an
+/// unknown TPID is 802.1Q's. Pure, and fuzzed with the frame behind it (the TCI and the
+/// TPID came from the wire).
+pub fn aux_vlan(tp_status: u32, tci: u16, tpid: u16) -> Option<(u16, u16)> {
+    if tp_status & TP_STATUS_VLAN_VALID == 0 && tci == 0 {
+        return None;
+    }
+    let tpid = if tp_status & TP_STATUS_VLAN_TPID_VALID != 0 {
+        tpid
+    } else {
+        0x8100
+    };
+    Some((tci, tpid))
 }
 
 /// Waits until one of the sockets has a frame, or `timeout` passes. Returns the indexes
@@ -328,4 +337,28 @@ pub fn links() -> Vec<cloison_core::inspect::Link> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_aux_tag_is_read_as_the_kernel_reports_it() {
+        assert_eq!(aux_vlan(0, 0, 0x88a8), None, "no tag");
+        assert_eq!(
+            aux_vlan(TP_STATUS_VLAN_VALID, 0, 0),
+            Some((0, 0x8100)),
+            "a priority tag (VLAN 0) is a tag"
+        );
+        assert_eq!(
+            aux_vlan(TP_STATUS_VLAN_VALID | TP_STATUS_VLAN_TPID_VALID, 20, 0x88a8),
+            Some((20, 0x88a8))
+        );
+        assert_eq!(
+            aux_vlan(0, 30, 0x88a8),
+            Some((30, 0x8100)),
+            "kernels without the flags: a TCI means a tag, and 802.1Q"
+        );
+    }
 }

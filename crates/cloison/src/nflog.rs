@@ -1,6 +1,7 @@
 //! The edge that reads the ruleset's sampled drops: a subscription to cloison's NFLOG
-//! group over netlink, yielding `Sample`s (the pure decoding is
-//! `cloison_core::sample::decode`).
+//! group over netlink, yielding `Sample`s. The socket is `Reader`'s; reading a datagram
+//! into samples is the pure `decode_datagram` (fuzzed), and what a sample means is
+//! `cloison_core::sample::decode`.
 
 use std::ffi::CString;
 use std::io;
@@ -19,7 +20,6 @@ use netlink_sys::{Socket, constants::NETLINK_NETFILTER};
 pub struct Reader {
     socket: Socket,
     buf: Vec<u8>,
-    pending: Vec<Sample>,
 }
 
 impl Reader {
@@ -46,7 +46,6 @@ impl Reader {
         let mut reader = Reader {
             socket,
             buf: vec![0; 1 << 16],
-            pending: Vec::new(),
         };
         let group = u16::try_from(NFLOG_GROUP).expect("NFLOG groups are 16-bit");
         reader.configure(NetfilterProtoFamily::Unspec, group, ConfigCmd::Bind)?;
@@ -100,8 +99,16 @@ impl Reader {
 
     /// The next samples, or an empty list after the timeout.
     pub fn poll(&mut self) -> io::Result<Vec<Sample>> {
-        let n = match self.socket.recv(&mut &mut self.buf[..], 0) {
-            Ok(n) => n,
+        Ok(self
+            .recv_datagram()?
+            .map(decode_datagram)
+            .unwrap_or_default())
+    }
+
+    /// The next datagram as `recv(2)` returned it, or `None` after the timeout.
+    pub fn recv_datagram(&mut self) -> io::Result<Option<&[u8]>> {
+        match self.socket.recv(&mut &mut self.buf[..], 0) {
+            Ok(n) => Ok(Some(&self.buf[..n])),
             Err(e)
                 if matches!(
                     e.kind(),
@@ -110,31 +117,37 @@ impl Reader {
                         | io::ErrorKind::Interrupted
                 ) =>
             {
-                return Ok(Vec::new());
+                Ok(None)
             }
-            Err(e) => return Err(e),
-        };
-        let mut offset = 0;
-        while offset < n {
-            let Ok(msg) = NetlinkMessage::<NetfilterMessage>::deserialize(&self.buf[offset..n])
-            else {
-                break;
-            };
-            let len = msg.header.length as usize;
-            if let NetlinkPayload::InnerMessage(NetfilterMessage {
-                inner: NetfilterMessageInner::ULog(ULogMessage::Packet(nlas)),
-                ..
-            }) = &msg.payload
-            {
-                self.pending.push(sample(nlas));
-            }
-            if len == 0 {
-                break;
-            }
-            offset += len;
+            Err(e) => Err(e),
         }
-        Ok(std::mem::take(&mut self.pending))
     }
+}
+
+/// The samples in one datagram of the NFLOG group: netlink messages one after the
+/// other, each an NFULNL_MSG_PACKET or something ignored. Pure, and fuzzed: the bytes
+/// come from the kernel, but what they describe was sent by anyone.
+pub fn decode_datagram(datagram: &[u8]) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    let mut offset = 0;
+    while offset < datagram.len() {
+        let Ok(msg) = NetlinkMessage::<NetfilterMessage>::deserialize(&datagram[offset..]) else {
+            break;
+        };
+        let len = msg.header.length as usize;
+        if let NetlinkPayload::InnerMessage(NetfilterMessage {
+            inner: NetfilterMessageInner::ULog(ULogMessage::Packet(nlas)),
+            ..
+        }) = &msg.payload
+        {
+            samples.push(sample(nlas));
+        }
+        if len == 0 {
+            break;
+        }
+        offset += len;
+    }
+    samples
 }
 
 impl std::os::fd::AsRawFd for Reader {
@@ -173,4 +186,42 @@ fn prefix(p: &CString) -> String {
 fn set_recv_timeout(socket: &Socket, timeout: Duration) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     crate::sockopt::set_recv_timeout(socket.as_raw_fd(), timeout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Recorded from the kernel (nflog/fixtures/README.md says how and what).
+    const UDP4_DNS: &[u8] = include_bytes!("nflog/fixtures/001.bin");
+    const UDP4_OPTIONS: &[u8] = include_bytes!("nflog/fixtures/007.bin");
+    const UDP6_DNS: &[u8] = include_bytes!("nflog/fixtures/005.bin");
+
+    #[test]
+    fn a_recorded_datagram_is_one_sample_with_its_headers() {
+        let samples = decode_datagram(UDP4_DNS);
+        assert_eq!(samples.len(), 1);
+        let s = &samples[0];
+        assert_eq!(s.prefix, "kiosk/mairie");
+        assert_eq!(s.ifindex_in, Some(2));
+        assert!(s.src_mac.is_some());
+        assert_eq!(s.packet.len(), 20 + 4, "the IPv4 header and the ports");
+        assert_eq!(&s.packet[12..20], &[192, 168, 20, 15, 192, 168, 10, 5]);
+        assert_eq!(decode_datagram(UDP4_OPTIONS)[0].packet.len(), 60 + 4);
+        assert_eq!(decode_datagram(UDP6_DNS)[0].packet.len(), 40 + 4);
+    }
+
+    #[test]
+    fn datagrams_of_several_messages_and_cut_ones() {
+        let mut two = UDP4_DNS.to_vec();
+        two.extend_from_slice(UDP6_DNS);
+        let samples = decode_datagram(&two);
+        assert_eq!(samples.len(), 2);
+        assert_eq!(samples[1].packet.len(), 44);
+        // A message cut short is not read; those before it are.
+        let cut = &two[..two.len() - 10];
+        assert_eq!(decode_datagram(cut).len(), 1);
+        assert!(decode_datagram(&UDP4_DNS[..15]).is_empty());
+        assert!(decode_datagram(&[]).is_empty());
+    }
 }

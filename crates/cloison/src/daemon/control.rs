@@ -152,7 +152,21 @@ pub fn request(dir: &Path, req: &Request, timeout: Duration) -> Result<Response,
     stream.write_all(line.as_bytes()).map_err(io)?;
     let mut answer = String::new();
     BufReader::new(&stream).read_line(&mut answer).map_err(io)?;
-    serde_json::from_str(&answer).map_err(ControlError::Protocol)
+    parse_response(&answer)
+}
+
+/// The client's reading of the daemon's answer line.
+pub fn parse_response(line: &str) -> Result<Response, ControlError> {
+    serde_json::from_str(line).map_err(ControlError::Protocol)
+}
+
+/// The server's reading of a request line (at most `MAX_REQUEST` bytes were read, so a
+/// longer one was cut): the request, or the message the client gets back.
+pub fn parse_request(line: &[u8]) -> Result<Request, String> {
+    if line.len() > MAX_REQUEST {
+        return Err(format!("request longer than {MAX_REQUEST} bytes"));
+    }
+    serde_json::from_slice(line).map_err(|e| format!("unreadable request: {e}"))
 }
 
 /// The longest request line the server reads; requests are a few dozen bytes.
@@ -263,10 +277,7 @@ async fn answer(stream: tokio::net::UnixStream, peer: u32, calls: mpsc::Sender<C
         Ok(Err(e)) => Response::Error {
             message: format!("unreadable request: {e}"),
         },
-        Ok(Ok(_)) if line.len() > MAX_REQUEST => Response::Error {
-            message: format!("request longer than {MAX_REQUEST} bytes"),
-        },
-        Ok(Ok(_)) => match serde_json::from_slice::<Request>(&line) {
+        Ok(Ok(_)) => match parse_request(&line) {
             Ok(req) if !permitted(&req, peer, nix::unistd::geteuid().as_raw()) => Response::Error {
                 message: format!(
                     "only root may ask the daemon to change the firewall (your user id is {peer}); members of the `{STATUS_GROUP}` group may read the status"
@@ -281,9 +292,7 @@ async fn answer(stream: tokio::net::UnixStream, peer: u32, calls: mpsc::Sender<C
                     message: "the daemon is stopping".into(),
                 })
             }
-            Err(e) => Response::Error {
-                message: format!("unreadable request: {e}"),
-            },
+            Err(message) => Response::Error { message },
         },
     };
     let mut out = serde_json::to_string(&answer).unwrap_or_default();
@@ -312,6 +321,36 @@ mod tests {
             serde_json::to_string(&Request::Status).unwrap(),
             r#"{"cmd":"status"}"#
         );
+    }
+
+    #[test]
+    fn both_ends_read_what_the_other_writes_and_refuse_the_rest() {
+        assert_eq!(
+            parse_request(b"{\"cmd\":\"reload\",\"confirm_secs\":30}\n"),
+            Ok(Request::Reload {
+                confirm_secs: Some(30),
+                config: None
+            })
+        );
+        let err = parse_request(b"{\"cmd\":\"format_disk\"}\n").unwrap_err();
+        assert!(
+            err.starts_with("unreadable request: unknown variant"),
+            "{err}"
+        );
+        let long = vec![b' '; MAX_REQUEST + 1];
+        assert_eq!(
+            parse_request(&long).unwrap_err(),
+            format!("request longer than {MAX_REQUEST} bytes")
+        );
+        let done = Response::Done {
+            message: "ok".into(),
+        };
+        let line = serde_json::to_string(&done).unwrap();
+        assert_eq!(parse_response(&line).unwrap(), done);
+        assert!(matches!(
+            parse_response("{\"reply\":\"status\",\"pid\":1}"),
+            Err(ControlError::Protocol(_))
+        ));
     }
 
     #[test]
