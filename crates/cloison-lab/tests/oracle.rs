@@ -1104,6 +1104,19 @@ fn run_one(seed: u64, cloison: &Path, sabotage: impl FnOnce(&Testbed, &Model)) -
             .map(|h| h.join().expect("probe thread"))
             .collect()
     });
+    if std::env::var_os("CLOISON_ORACLE_DUMP").is_some() {
+        let out = std::process::Command::new("ip")
+            .args([
+                "netns", "exec", &router, "nft", "list", "counters", "table", "inet",
+            ])
+            .arg("cloison")
+            .output()
+            .expect("run nft");
+        eprintln!(
+            "--- counters after the probes\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
     let mut o = Outcome {
         mismatches: Vec::new(),
         probes: results.len(),
