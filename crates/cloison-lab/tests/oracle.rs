@@ -793,9 +793,9 @@ fn random_what(rng: &mut Rng, m: &Model) -> What {
 /// own router address, and `RANDOM_PROBES` more toward anything.
 fn probes(m: &Model, rng: &mut Rng) -> Vec<Probe> {
     let n = m.segments.len();
-    let fam = |rng: &mut Rng, a: usize, b: Option<usize>| -> Option<bool> {
-        let v6ok = m.segments[a].v6.is_some() && b.is_none_or(|b| m.segments[b].v6.is_some());
-        Some(v6ok && rng.chance(50))
+    // IPv6 half of the time when both ends have it.
+    let pick_v6 = |rng: &mut Rng, a: usize, b: Option<usize>| {
+        m.segments[a].v6.is_some() && b.is_none_or(|b| m.segments[b].v6.is_some()) && rng.chance(50)
     };
     let mut out = Vec::new();
     for a in &m.allows {
@@ -804,7 +804,7 @@ fn probes(m: &Model, rng: &mut Rng) -> Vec<Probe> {
             Proto::Udp => What::Udp(*rng.pick(&a.ports)),
             Proto::Icmp => What::Ping,
         };
-        let v6 = fam(rng, a.from, Some(a.to)).expect("some");
+        let v6 = pick_v6(rng, a.from, Some(a.to));
         out.push(Probe {
             from: a.from,
             to: Target::Host(a.to),
@@ -821,7 +821,7 @@ fn probes(m: &Model, rng: &mut Rng) -> Vec<Probe> {
             4 => What::Ping,
             _ => What::Tcp(m.ssh_port),
         };
-        let v6 = fam(rng, s, None).expect("some");
+        let v6 = pick_v6(rng, s, None);
         out.push(Probe {
             from: s,
             to: Target::RouterOn(s),
@@ -831,7 +831,7 @@ fn probes(m: &Model, rng: &mut Rng) -> Vec<Probe> {
     }
     while out.len() < m.allows.len() + n + RANDOM_PROBES {
         let from = rng.below(n);
-        let v6 = m.segments[from].v6.is_some() && rng.chance(50);
+        let v6 = pick_v6(rng, from, None);
         let nu = m.uplinks.len();
         let to = match rng.below(10) {
             0..=3 => Target::Host(rng.below(n)),
@@ -850,7 +850,9 @@ fn probes(m: &Model, rng: &mut Rng) -> Vec<Probe> {
             if let Some(a) = m.allows.iter().find(|a| a.from == from && a.to == t) {
                 if rng.chance(50) && !a.ports.is_empty() {
                     let port = *rng.pick(&a.ports);
-                    what = if rng.chance(70) == (a.proto == Proto::Tcp) {
+                    // Mostly the allow's protocol, sometimes the other one.
+                    let tcp = (a.proto == Proto::Tcp) == rng.chance(70);
+                    what = if tcp {
                         What::Tcp(port)
                     } else {
                         What::Udp(port)
