@@ -30,6 +30,7 @@ mod registry;
 pub mod rig;
 pub mod scenario;
 mod serve;
+pub mod testbed;
 mod tools;
 mod topology;
 
@@ -55,6 +56,7 @@ pub use probe::{
 pub use programs::{Programs, ProgramsError};
 pub use registry::{EXIT_INTERRUPTED, LabRecord, RegistryError, STATE_DIR, Session};
 pub use serve::{ServeError, parse_greeting};
+pub use testbed::{BedNode, Testbed, TestbedError};
 pub use tools::{FrameArgs, ProbeArgs, ProbeKind, frame, probe};
 pub use topology::{
     BOX_INET_IF, HOST_IF, Node, NodePlan, SWITCH_TRUNK_PORT, Topology, TopologyError,
