@@ -163,6 +163,10 @@ fn router(config: &Config, from: &Segment, dst: IpAddr, l4: L4) -> (Verdict, Str
     let mut open: Vec<(L4, String)> = Vec::new();
     for service in &from.services {
         for (proto, port) in service.ports() {
+            if *service == Service::Dhcp && dst.is_ipv6() {
+                // DHCP is IPv4; DHCPv6 (udp/547) below.
+                continue;
+            }
             let l4 = match proto {
                 Proto::Tcp => L4::Tcp(*port),
                 Proto::Udp => L4::Udp(*port),

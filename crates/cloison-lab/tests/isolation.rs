@@ -28,6 +28,8 @@ enum Proto {
 enum Expect {
     /// A lab listener answered.
     Open,
+    /// Open over IPv4, silence over IPv6 (DHCP's udp/67: DHCPv6 is udp/547).
+    OpenOverIpv4,
     /// The packet reached the host (it answered, even with a reset): the path is open.
     Reached,
     /// Silence: cloison dropped it.
@@ -131,12 +133,24 @@ const MATRIX: &[Row] = &[
     ),
     row(MairiePc, RouterOn("mairie"), Udp(53), Open, "service dns"),
     row(MairiePc, RouterOn("mairie"), Tcp(53), Open, "service dns"),
-    row(MairiePc, RouterOn("mairie"), Udp(67), Open, "service dhcp"),
+    row(
+        MairiePc,
+        RouterOn("mairie"),
+        Udp(67),
+        OpenOverIpv4,
+        "service dhcp (IPv4; DHCPv6 is udp/547)",
+    ),
     row(MairiePc, RouterOn("mairie"), Udp(123), Open, "service ntp"),
     row(MairiePc, RouterOn("mairie"), Ping, Reached, "service ping"),
     row(Kiosk, RouterOn("kiosk"), Udp(53), Open, "service dns"),
     row(Kiosk, RouterOn("kiosk"), Tcp(53), Open, "service dns"),
-    row(Kiosk, RouterOn("kiosk"), Udp(67), Open, "service dhcp"),
+    row(
+        Kiosk,
+        RouterOn("kiosk"),
+        Udp(67),
+        OpenOverIpv4,
+        "service dhcp (IPv4; DHCPv6 is udp/547)",
+    ),
     row(
         Kiosk,
         RouterOn("kiosk"),
@@ -320,6 +334,8 @@ fn probe_row(lab: &Lab, config: &Config, r: &Row, dst: IpAddr, v6: bool) -> (Str
     .unwrap_or_else(|e| panic!("probe {:?} -> {dst}: {e}", r.from));
     let ok = match (r.expect, reach) {
         (Open, Reach::Open { .. }) => true,
+        (OpenOverIpv4, Reach::Open { .. }) => !v6,
+        (OpenOverIpv4, Reach::TimedOut) => v6,
         (Reached, Reach::Open { .. } | Reach::Refused) => true,
         (Blocked, Reach::TimedOut) => true,
         (Via(u), Reach::Open { seen_peer }) => seen_peer == Some(uplink_addr(config, u, v6)),
@@ -727,6 +743,7 @@ fn matrix_markdown() -> String {
         };
         let expect = match r.expect {
             Open => "open".to_owned(),
+            OpenOverIpv4 => "open over IPv4, **blocked** over IPv6".to_owned(),
             Reached => "reached".to_owned(),
             Blocked => "**blocked**".to_owned(),
             Via(u) => format!("via {u}"),

@@ -369,7 +369,8 @@ impl Builder {
     }
 
     /// Where segment `s` may send, by destination: its own subnet (hairpin), the pair
-    /// chains, and nothing for the Internet (left to `forward`'s uplink check).
+    /// chains; the Internet is left to `forward`'s uplink check, or dropped here when the
+    /// segment has no uplink.
     fn segment_destinations(
         &mut self,
         config: &Config,
@@ -405,7 +406,7 @@ impl Builder {
         by_dst4.sort_by_key(|(p, _)| start(p));
         by_dst6.sort_by_key(|(p, _)| start(p));
 
-        let rules = vec![
+        let mut rules = vec![
             vec![vmap(
                 payload("ip", "daddr"),
                 by_dst4.into_iter().map(|(p, v)| (piece(p), v)).collect(),
@@ -415,6 +416,12 @@ impl Builder {
                 by_dst6.into_iter().map(|(p, v)| (piece(p), v)).collect(),
             )],
         ];
+        if s.uplink.is_none() {
+            // No uplink: the Internet is dropped here, silently and counted, before the
+            // routing (without a default route it would answer "network unreachable";
+            // found by the randomized oracle).
+            rules.push(vec![counter_ref(&pair(name, TO_INTERNET)), drop_()]);
+        }
         self.chain(chain_from(name), Hook::None, rules);
 
         for t in &config.segments {
@@ -584,7 +591,9 @@ impl Builder {
         }
         let mut ports6 = ports.clone();
         if s.services.contains(&Service::Dhcp) {
-            // The DHCPv6 server port.
+            // DHCP is IPv4 (udp/67); over IPv6 the server listens on DHCPv6's port only
+            // (found by the randomized oracle: 67 was open over IPv6 too).
+            ports6.remove(&(Proto::Udp, 67));
             ports6.insert((Proto::Udp, 547));
         }
         let own4 = str_(s.address.addr().to_string());
