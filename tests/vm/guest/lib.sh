@@ -92,7 +92,7 @@ outcome_ok() { # expect got
 }
 
 run_matrix() { # label matrix-file: probes every row (in parallel, 24 at a time), one check per row and family
-  local label=$1 file=$2 dir n=0 from to what expect why fam tgt failed=0 total=0
+  local label=$1 file=$2 dir n=0 from to what expect want why fam tgt failed=0 total=0
   dir=$(mktemp -d /run/cloison-vmtest/matrix.XXXX)
   while read -r from to what expect why; do
     [[ -z $from || $from == \#* ]] && continue
@@ -101,7 +101,10 @@ run_matrix() { # label matrix-file: probes every row (in parallel, 24 at a time)
       tgt=$(target_of "$to" "$fam" "$what") || continue
       [[ $expect == via:* || $expect == notvia ]] && [ "$fam" = 6 ] && continue
       n=$((n + 1))
-      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$from" "$to" "$what" "$expect" "$fam" "$tgt" "$why" > "$dir/$n.row"
+      # open4: open over IPv4, blocked over IPv6 (DHCP's udp/67; DHCPv6 is udp/547).
+      want=$expect
+      [ "$expect" = open4 ] && { [ "$fam" = 4 ] && want=open || want=blocked; }
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$from" "$to" "$what" "$want" "$fam" "$tgt" "$why" > "$dir/$n.row"
     done
   done < "$file"
   # shellcheck disable=SC2016
