@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::daemon::{field, find, started};
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
@@ -12,37 +14,6 @@ use cloison_lab::{self as probe, HOST_IF, Node};
 use common::daemon::Setup;
 use common::{require_root, text};
 use nix::sys::signal::Signal;
-use serde_json::Value;
-
-fn started() -> Setup {
-    let mut s = common::daemon::setup();
-    s.start();
-    s.wait_notify("READY=1", Duration::from_secs(30));
-    s
-}
-
-fn field<'a>(e: &'a Value, name: &str) -> &'a str {
-    e[name]
-        .as_str()
-        .unwrap_or_else(|| panic!("no {name} in {e}"))
-}
-
-/// The first entry of `event` that satisfies `pred`, waiting up to 5 s.
-fn find(s: &Setup, event: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        if let Some(e) = s.events(event).into_iter().find(|e| pred(e)) {
-            return e;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no matching {event} entry; entries: {:#?}\ndaemon log:\n{}",
-            s.events(event),
-            s.log()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 fn kiosk_mac(s: &Setup) -> [u8; 6] {
     s.lab.mac(Node::Kiosk, HOST_IF).unwrap()

@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::daemon::{field, find, started};
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
@@ -26,36 +28,6 @@ const POSTE4: Ipv4Addr = Ipv4Addr::new(192, 168, 30, 30);
 const INET_A4: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
 const INET_A6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x100, 0, 0, 0, 0, 0x10);
 const INET_B4: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
-
-fn started() -> Setup {
-    let mut s = common::daemon::setup();
-    s.start();
-    s.wait_notify("READY=1", Duration::from_secs(30));
-    s
-}
-
-fn field<'a>(e: &'a Value, name: &str) -> &'a str {
-    e[name]
-        .as_str()
-        .unwrap_or_else(|| panic!("no {name} in {e}"))
-}
-
-/// The first entry of `event` that satisfies `pred`, waiting up to 5 s.
-fn find(s: &Setup, event: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        if let Some(e) = s.events(event).into_iter().find(|e| pred(e)) {
-            return e;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no matching {event} entry; entries: {:#?}\ndaemon log:\n{}",
-            s.events(event),
-            s.log()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 /// The kiosk's MAC and the router's on the kiosk's wire.
 fn macs(s: &Setup) -> ([u8; 6], [u8; 6]) {

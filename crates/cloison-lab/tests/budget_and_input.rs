@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::daemon::{field, find};
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
@@ -21,28 +23,6 @@ use serde_json::Value;
 
 const KIOSK4: Ipv4Addr = Ipv4Addr::new(192, 168, 20, 15);
 const SRV4: Ipv4Addr = Ipv4Addr::new(192, 168, 10, 5);
-
-fn field<'a>(e: &'a Value, name: &str) -> &'a str {
-    e[name]
-        .as_str()
-        .unwrap_or_else(|| panic!("no {name} in {e}"))
-}
-
-fn find(s: &Setup, event: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        if let Some(e) = s.events(event).into_iter().find(|e| pred(e)) {
-            return e;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no matching {event} entry; entries: {:#?}\ndaemon log:\n{}",
-            s.events(event),
-            s.log()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 /// A rig for config/lab.toml changed by `edit`, started.
 fn started_with(edit: impl FnOnce(String) -> String) -> Setup {
