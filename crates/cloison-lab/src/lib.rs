@@ -21,6 +21,7 @@ pub mod frames;
 mod interrupt;
 pub mod journal;
 mod keep;
+pub mod mirror;
 mod narrate;
 mod netns;
 pub mod packages;

@@ -554,3 +554,89 @@ fn a_flood_of_the_control_socket_leaves_the_daemon_serving() {
         "the daemon used {used} ticks in 3 s after the flood"
     );
 }
+
+#[test]
+fn reloads_under_a_layer_2_flood_lose_no_count() {
+    if !require_root("reloads_under_a_layer_2_flood_lose_no_count") {
+        return;
+    }
+    use cloison_core::alert::counter_backed;
+    use cloison_core::alert::event::EventKind;
+    use cloison_lab::frames::arp_reply;
+
+    let mut s = common::daemon::setup();
+    let config = cloison::config_file::load(std::path::Path::new(common::LAB_TOML))
+        .unwrap()
+        .config;
+    // The capture's ground truth, open before the daemon and closed after it.
+    let mirror = cloison_lab::mirror::Mirror::start(s.lab.ns(Node::Router), &config)
+        .unwrap_or_else(|e| panic!("{e:#?}"));
+    s.start();
+    s.wait_notify("READY=1", Duration::from_secs(30));
+
+    // The kiosk claims the router's address, 2,000 frames a second, while the policy is
+    // reloaded three times (the segments unchanged).
+    let kiosk = s.lab.mac(Node::Kiosk, cloison_lab::HOST_IF).unwrap();
+    let router = s.lab.mac(Node::Router, "seg-kiosk").unwrap();
+    let gw: std::net::Ipv4Addr = "192.168.20.1".parse().unwrap();
+    let claims: Vec<Vec<u8>> = (0..100).map(|_| arp_reply(kiosk, gw, router, gw)).collect();
+    let ns = s.lab.ns(Node::Kiosk).to_owned();
+    let flooding = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flag = std::sync::Arc::clone(&flooding);
+    let flood = std::thread::spawn(move || {
+        let mut sent = 0u64;
+        while flag.load(std::sync::atomic::Ordering::Relaxed) {
+            probe::send_frames(&ns, cloison_lab::HOST_IF, &claims).unwrap();
+            sent += 100;
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        sent
+    });
+    let with_allow = lab_config_with(
+        "[[forbid]]",
+        "[[allow]]\nfrom = \"mairie\"\nto = \"poste\"\nproto = \"tcp\"\nports = [80]\n\n[[forbid]]",
+    );
+    let without = std::fs::read_to_string(common::LAB_TOML).unwrap();
+    for text in [&with_allow, &without, &with_allow] {
+        std::thread::sleep(Duration::from_secs(1));
+        s.write_config(text);
+        s.signal(Signal::SIGHUP);
+        s.wait_notify("RELOADING=1", Duration::from_secs(10));
+        s.wait_notify("READY=1", Duration::from_secs(30));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    flooding.store(false, std::sync::atomic::Ordering::Relaxed);
+    let sent = flood.join().unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    s.signal(Signal::SIGTERM);
+    assert_eq!(s.wait_exit(TIMEOUT), Some(0), "{}", s.log());
+    let seen = mirror.stop();
+    assert!(
+        s.events("config_applied").len() >= 3,
+        "three reloads applied"
+    );
+    for (ifname, st) in &seen.stats {
+        assert_eq!(
+            st.dropped, 0,
+            "the test's capture on {ifname} dropped frames"
+        );
+    }
+    let claimed = seen.found.get(&EventKind::ArpSpoof).copied().unwrap_or(0);
+    assert!(
+        claimed >= sent,
+        "the capture points saw {claimed} claims of {sent} sent"
+    );
+    for kind in EventKind::ALL.into_iter().filter(|k| !counter_backed(*k)) {
+        let counted: u64 = s
+            .events(kind.name())
+            .iter()
+            .filter_map(|e| e["CLOISON_PACKETS"].as_str())
+            .map(|p| p.parse::<u64>().unwrap())
+            .sum();
+        let found = seen.found.get(&kind).copied().unwrap_or(0);
+        assert_eq!(
+            counted, found,
+            "{kind}: entries count {counted}, the capture points saw {found}"
+        );
+    }
+}

@@ -22,17 +22,14 @@ use common::daemon::{field, find};
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use cloison::capture::{CaptureSocket, SocketStats};
 use cloison_core::alert::CounterClass;
 use cloison_core::alert::counter_backed;
 use cloison_core::alert::event::EventKind;
-use cloison_core::inspect::{Topology, capture_filter, classify};
 use cloison_lab::frames::wire::*;
 use cloison_lab::frames::*;
+use cloison_lab::mirror::Mirror;
 use cloison_lab::rig::Rig;
 use cloison_lab::{self as probe, HOST_IF, Node, SWITCH_TRUNK_PORT};
 use common::require_root;
@@ -49,8 +46,6 @@ const INET4: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
 
 /// Mutated copies of each base frame, per wire.
 const MUTANTS_PER_WIRE: usize = 2_500;
-/// The capture thread's buffer (daemon/sources.rs): frames are classified as cut there.
-const CAPTURE_FRAME: usize = 1 << 16;
 
 /// A small deterministic generator (xorshift64*): the same seed replays the same frames.
 struct Rng(u64);
@@ -248,78 +243,6 @@ fn replay_set(rng: &mut Rng, base: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
     out
 }
 
-/// What the capture points saw, as the daemon's capture would report it.
-#[derive(Default)]
-struct Seen {
-    frames: u64,
-    /// Frames `classify` reports, per kind the capture counts itself.
-    found: BTreeMap<EventKind, u64>,
-    stats: Vec<(String, SocketStats)>,
-}
-
-/// The test's own capture: one socket per capture point of `topology`, with the daemon's
-/// filter, read until `stop`, each frame classified as the daemon's capture thread does.
-fn mirror(
-    router_ns: &str,
-    topology: Arc<Topology>,
-    links: &[cloison_core::inspect::Link],
-    stop: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<Seen> {
-    let points: Vec<_> = topology.capture_points().collect();
-    let sockets: Vec<CaptureSocket> = probe::in_netns(router_ns, || {
-        points
-            .iter()
-            .map(|(point, ifindex)| {
-                let name = &links.iter().find(|l| l.index == *ifindex).unwrap().name;
-                let filter = capture_filter(&topology, *point).unwrap();
-                CaptureSocket::open(name, *ifindex, &filter, 64 << 20).unwrap()
-            })
-            .collect()
-    })
-    .unwrap();
-    std::thread::spawn(move || {
-        let mut seen = Seen::default();
-        let mut sockets = sockets;
-        let mut buf = vec![0u8; CAPTURE_FRAME];
-        // One last pass after `stop`, to drain what is queued.
-        let mut last = false;
-        loop {
-            let ready = cloison::capture::wait(&sockets, Duration::from_millis(100)).unwrap();
-            for i in ready {
-                let socket = &sockets[i];
-                let ctx = topology.context(socket.ifindex).unwrap();
-                // An error (the interface going up as the daemon applies its link plan
-                // reports ENETDOWN once) leaves the queue as it is: read on.
-                while let Ok(Some((n, meta))) = socket.recv(&mut buf) {
-                    if meta.outgoing() {
-                        continue;
-                    }
-                    seen.frames += 1;
-                    let ctx = ctx.with_aux(
-                        meta.aux_vlan.map(|(tci, _)| tci),
-                        meta.aux_vlan.map(|(_, tpid)| tpid),
-                    );
-                    if let Some(f) = classify(&buf[..n], &ctx) {
-                        let kind = f.flow_key().kind;
-                        if !counter_backed(kind) {
-                            *seen.found.entry(kind).or_default() += 1;
-                        }
-                    }
-                }
-            }
-            if last {
-                break;
-            }
-            last = stop.load(Ordering::Relaxed);
-        }
-        seen.stats = sockets
-            .iter_mut()
-            .map(|s| (s.ifname.clone(), s.stats()))
-            .collect();
-        seen
-    })
-}
-
 /// Sends `frames` from `ns`/`ifname` in bursts, leaving the router time to read them (the
 /// test measures exactness and survival, not the rate).
 fn replay(ns: &str, ifname: &str, frames: &[Vec<u8>]) {
@@ -350,16 +273,8 @@ fn malformed_frames_on_every_capture_point_crash_nothing_and_counts_stay_exact()
     let config = cloison_core::config::parse(&text, "lab.toml").unwrap_or_else(|d| panic!("{d}"));
     let mut s = Rig::with_config_text(&config, &text, &common::programs())
         .unwrap_or_else(|e| panic!("rig: {e:#?}"));
-    let router_ns = s.lab.ns(Node::Router).to_owned();
-    let links = probe::in_netns(&router_ns, cloison::capture::links).unwrap();
-    let topology = Arc::new(Topology::new(&config, &links).unwrap());
-    assert_eq!(
-        topology.capture_points().count(),
-        4,
-        "three segment ports and the trunk"
-    );
-    let stop = Arc::new(AtomicBool::new(false));
-    let seen = mirror(&router_ns, Arc::clone(&topology), &links, Arc::clone(&stop));
+    let mirror =
+        Mirror::start(s.lab.ns(Node::Router), &config).unwrap_or_else(|e| panic!("{e:#?}"));
 
     s.start();
     s.wait_notify("READY=1", Duration::from_secs(30));
@@ -498,8 +413,7 @@ fn malformed_frames_on_every_capture_point_crash_nothing_and_counts_stay_exact()
     };
     s.signal(Signal::SIGTERM);
     assert_eq!(s.wait_exit(Duration::from_secs(20)), Some(0), "{}", s.log());
-    stop.store(true, Ordering::Relaxed);
-    let seen = seen.join().unwrap();
+    let seen = mirror.stop();
     let log = s.log();
     assert!(!log.contains("panicked"), "{log}");
     for (ifname, c) in daemon_capture.as_object().unwrap() {
@@ -508,6 +422,7 @@ fn malformed_frames_on_every_capture_point_crash_nothing_and_counts_stay_exact()
             "the daemon's capture on {ifname} dropped frames: {c}"
         );
     }
+    assert_eq!(seen.stats.len(), 4, "three segment ports and the trunk");
     for (ifname, st) in &seen.stats {
         assert_eq!(
             st.dropped, 0,

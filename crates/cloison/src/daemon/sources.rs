@@ -120,18 +120,17 @@ fn monotonic_us() -> u64 {
     .unwrap_or(u64::MAX)
 }
 
-/// Starts the capture on every segment interface and the trunk: kernel-filtered frames,
-/// classified, sent to the loop as flow keys.
+/// Starts the capture on every segment interface and the trunk of `topology` (built from
+/// `links`): kernel-filtered frames, classified, sent to the loop as flow keys.
 pub fn capture(
-    config: &cloison_core::config::Config,
+    topology: cloison_core::inspect::Topology,
+    links: &[cloison_core::inspect::Link],
     tx: mpsc::Sender<Event>,
     beat: super::notify::Beat,
 ) -> Result<(Source, CaptureStats), CaptureError> {
-    use crate::capture::{CaptureSocket, links, wait};
-    use cloison_core::inspect::{Attribution, Topology, capture_filter, classify};
+    use crate::capture::{CaptureSocket, wait};
+    use cloison_core::inspect::{Attribution, capture_filter, classify};
 
-    let links = links();
-    let topology = Topology::new(config, &links)?;
     let mut sockets = Vec::new();
     for (point, ifindex) in topology.capture_points() {
         let iface = links
@@ -243,9 +242,10 @@ pub fn capture(
     Ok((source, stats))
 }
 
-/// The capture thread of the running configuration, and its counters.
+/// The capture thread of the running configuration, its counters, and the view of the
+/// router it inspects with.
 pub struct Capture {
-    source: Option<(Source, CaptureStats)>,
+    source: Option<(Source, CaptureStats, cloison_core::inspect::Topology)>,
     hearts: Arc<Heartbeats>,
     tx: mpsc::Sender<Event>,
 }
@@ -261,10 +261,26 @@ impl Capture {
 
     /// (Re)starts the capture for `config`. Without it the firewall still isolates and
     /// counts; only layer-2 evidence is missing, which is logged.
+    ///
+    /// A running capture whose view of the router would not change (the same segments,
+    /// interfaces, addresses and VLANs: a reload that edits the policy) keeps running:
+    /// restarting it would leave a moment when frames reach no socket, uncounted.
     pub fn restart(&mut self, config: &cloison_core::config::Config) {
+        let links = crate::capture::links();
+        let topology = cloison_core::inspect::Topology::new(config, &links);
+        if let (Ok(next), Some((_, _, running))) = (&topology, &self.source)
+            && next == running
+        {
+            tracing::debug!("the capture's view of the router is unchanged: it keeps running");
+            return;
+        }
         self.stop();
         let beat = self.hearts.beat("capture");
-        match capture(config, self.tx.clone(), beat.clone()) {
+        let started = topology.map_err(CaptureError::from).and_then(|t| {
+            let (source, stats) = capture(t.clone(), &links, self.tx.clone(), beat.clone())?;
+            Ok((source, stats, t))
+        });
+        match started {
             Ok(c) => self.source = Some(c),
             Err(e) => {
                 beat.retire();
@@ -274,7 +290,7 @@ impl Capture {
     }
 
     pub fn stop(&mut self) {
-        if let Some((mut old, _)) = self.source.take() {
+        if let Some((mut old, _, _)) = self.source.take() {
             old.stop();
         }
     }
@@ -282,7 +298,7 @@ impl Capture {
     pub fn counters(&self) -> std::collections::BTreeMap<String, super::control::CaptureCounters> {
         self.source
             .as_ref()
-            .map(|(_, stats)| {
+            .map(|(_, stats, _)| {
                 stats
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
