@@ -98,13 +98,6 @@ pub enum CaptureError {
     },
 }
 
-/// The kernel receive buffer of each capture socket: room for a burst of suspect frames
-/// while the loop is busy (what overflows is counted as dropped, never silently lost).
-const CAPTURE_RCVBUF: usize = 4 << 20;
-
-/// The largest frame the capture reads whole (64 KiB: jumbo frames, and GRO-merged ones).
-const CAPTURE_FRAME: usize = 1 << 16;
-
 /// How often, at most, the capture re-reads the neighbour tables to attribute a breach.
 const NEIGHBOURS_EVERY: Duration = Duration::from_secs(1);
 
@@ -128,7 +121,7 @@ pub fn capture(
     tx: mpsc::Sender<Event>,
     beat: super::notify::Beat,
 ) -> Result<(Source, CaptureStats), CaptureError> {
-    use crate::capture::{CaptureSocket, wait};
+    use crate::capture::{CaptureRing, wait};
     use cloison_core::inspect::{Attribution, capture_filter, classify};
 
     let mut sockets = Vec::new();
@@ -141,21 +134,17 @@ pub fn capture(
             iface: iface.clone(),
             source,
         })?;
-        let socket = CaptureSocket::open(&iface, ifindex, &program, CAPTURE_RCVBUF)
+        let socket = CaptureRing::open(&iface, ifindex, &program)
             .map_err(|source| CaptureError::Socket { iface, source })?;
         sockets.push(socket);
     }
     let stats: CaptureStats = Default::default();
     let shared = std::sync::Arc::clone(&stats);
     let source = Source::spawn("cloison-capture", move |stop| {
-        // Whole frames, jumbo ones included: what an attacker hides behind a long chain
-        // of IPv6 extension headers must not be cut off.
-        let mut buf = vec![0u8; CAPTURE_FRAME];
         let mut batch = Vec::new();
         let mut attribution = Attribution::default();
         let mut neighbours_read: Option<std::time::Instant> = None;
         let mut last_stats = std::time::Instant::now();
-        let mut read_errors = cloison_core::alert::LogLimit::new(Duration::from_secs(60));
         while !stop.load(Ordering::Relaxed) {
             beat.now();
             let ready = match wait(&sockets, POLL) {
@@ -169,48 +158,43 @@ pub fn capture(
                 }
             };
             for i in ready {
-                let socket = &sockets[i];
+                let socket = &mut sockets[i];
                 let Some(ctx) = topology.context(socket.ifindex) else {
                     continue;
                 };
-                // Drain what is queued, but hand over regularly under a flood.
-                for _ in 0..4096 {
-                    match socket.recv(&mut buf) {
-                        Ok(Some((n, meta))) => {
-                            if meta.outgoing() {
-                                continue;
-                            }
-                            let ctx = ctx.with_aux(
-                                meta.aux_vlan.map(|(tci, _)| tci),
-                                meta.aux_vlan.map(|(_, tpid)| tpid),
-                            );
-                            if let Some(finding) = classify(&buf[..n], &ctx) {
-                                let now = monotonic_us();
-                                attribution.note(&finding, now);
-                                if Attribution::wants(&finding)
-                                    && neighbours_read
-                                        .is_none_or(|t| t.elapsed() >= NEIGHBOURS_EVERY)
-                                {
-                                    neighbours_read = Some(std::time::Instant::now());
-                                    match crate::neighbours::dump() {
-                                        Ok(n) => attribution.set_neighbours(n),
-                                        Err(e) => {
-                                            tracing::debug!(cause = %e, "cannot read the neighbour tables")
-                                        }
-                                    }
+                // Drain the blocks the kernel handed over, but hand over regularly under
+                // a flood (8 blocks: a few thousand frames).
+                for _ in 0..crate::capture::ring::BLOCKS {
+                    let read = socket.next_block(|frame, meta| {
+                        if meta.outgoing() {
+                            return;
+                        }
+                        let ctx = ctx.with_aux(
+                            meta.aux_vlan.map(|(tci, _)| tci),
+                            meta.aux_vlan.map(|(_, tpid)| tpid),
+                        );
+                        let Some(finding) = classify(frame, &ctx) else {
+                            return;
+                        };
+                        let now = monotonic_us();
+                        attribution.note(&finding, now);
+                        if Attribution::wants(&finding)
+                            && neighbours_read.is_none_or(|t| t.elapsed() >= NEIGHBOURS_EVERY)
+                        {
+                            neighbours_read = Some(std::time::Instant::now());
+                            match crate::neighbours::dump() {
+                                Ok(n) => attribution.set_neighbours(n),
+                                Err(e) => {
+                                    tracing::debug!(cause = %e, "cannot read the neighbour tables")
                                 }
-                                let mut key = finding.flow_key();
-                                key.origin = attribution.origin(&finding, now);
-                                batch.push(key);
                             }
                         }
-                        Ok(None) => break,
-                        Err(e) => {
-                            if let Some(held_back) = read_errors.allow(std::time::Instant::now()) {
-                                tracing::warn!(iface = %socket.ifname, cause = %e, held_back, "capture read failed");
-                            }
-                            break;
-                        }
+                        let mut key = finding.flow_key();
+                        key.origin = attribution.origin(&finding, now);
+                        batch.push(key);
+                    });
+                    if read == 0 {
+                        break;
                     }
                 }
             }

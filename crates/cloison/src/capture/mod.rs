@@ -27,6 +27,9 @@ use std::time::Duration;
 
 use cloison_core::inspect::BpfInsn;
 
+pub mod ring;
+pub use ring::CaptureRing;
+
 /// What the kernel told us about a frame besides its bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FrameMeta {
@@ -101,75 +104,25 @@ fn setsockopt<T>(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: &T)
     crate::sockopt::set(fd.as_raw_fd(), level, name, value)
 }
 
+impl AsRawFd for CaptureSocket {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
 impl CaptureSocket {
-    /// Opens a socket on `ifname` that passes only what `filter` accepts.
+    /// Opens a socket on `ifname` that passes only what `filter` accepts, read frame by
+    /// frame with `recv` (the ring, `ring::CaptureRing`, reads in blocks).
     pub fn open(
         ifname: &str,
         ifindex: u32,
         filter: &[BpfInsn],
         rcvbuf: usize,
     ) -> io::Result<CaptureSocket> {
-        let filter: Vec<libc::sock_filter> = filter
-            .iter()
-            .map(|i| libc::sock_filter {
-                code: i.code,
-                jt: i.jt,
-                jf: i.jf,
-                k: i.k,
-            })
-            .collect();
-        // Protocol 0: the socket receives nothing until it is bound below, after the
-        // filter is in place.
-        // SAFETY: plain socket(2) call; the fd is owned right away.
-        let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
-        check(raw)?;
-        // SAFETY: `raw` is a fresh, valid fd that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let len = libc::c_ushort::try_from(filter.len()).map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "capture filter longer than 65535 instructions",
-            )
+        let fd = packet_socket(ifindex, filter, |fd| {
+            setsockopt(fd, libc::SOL_PACKET, PACKET_AUXDATA, &1 as &libc::c_int)?;
+            crate::sockopt::set_rcvbuf(fd.as_raw_fd(), rcvbuf)
         })?;
-        let prog = libc::sock_fprog {
-            len,
-            filter: filter.as_ptr().cast_mut(),
-        };
-        setsockopt(&fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &prog)?;
-        setsockopt(&fd, libc::SOL_PACKET, PACKET_AUXDATA, &1 as &libc::c_int)?;
-        // Frames the router sends are not evidence of anything; older kernels lack the
-        // option, which only costs a little filtering.
-        let _ = setsockopt(
-            &fd,
-            libc::SOL_PACKET,
-            PACKET_IGNORE_OUTGOING,
-            &1 as &libc::c_int,
-        );
-        crate::sockopt::set_rcvbuf(fd.as_raw_fd(), rcvbuf)?;
-        // SAFETY: sockaddr_ll is plain data; zeroed is a valid value.
-        let mut addr: libc::sockaddr_ll = unsafe { zeroed() };
-        addr.sll_family = libc::sa_family_t::try_from(libc::AF_PACKET).expect("AF_PACKET is 17");
-        addr.sll_protocol = u16::try_from(libc::ETH_P_ALL)
-            .expect("ETH_P_ALL is 3")
-            .to_be();
-        addr.sll_ifindex = i32::try_from(ifindex).map_err(|_| {
-            io::Error::new(io::ErrorKind::InvalidInput, "interface index out of range")
-        })?;
-        // SAFETY: addr is a valid sockaddr_ll of the size passed.
-        check(unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                std::ptr::from_ref(&addr).cast(),
-                crate::sockopt::socklen::<libc::sockaddr_ll>(),
-            )
-        })?;
-        let promisc = libc::packet_mreq {
-            mr_ifindex: addr.sll_ifindex,
-            mr_type: PACKET_MR_PROMISC,
-            mr_alen: 0,
-            mr_address: [0; 8],
-        };
-        setsockopt(&fd, libc::SOL_PACKET, PACKET_ADD_MEMBERSHIP, &promisc)?;
         Ok(CaptureSocket {
             fd,
             ifindex,
@@ -257,6 +210,76 @@ impl CaptureSocket {
     }
 }
 
+/// A packet socket on interface `ifindex`, bound to every protocol, promiscuous, that
+/// passes only what `filter` accepts and not what the router sends; `setup` runs just
+/// before the bind (options that must be set before frames are queued).
+fn packet_socket(
+    ifindex: u32,
+    filter: &[BpfInsn],
+    setup: impl FnOnce(&OwnedFd) -> io::Result<()>,
+) -> io::Result<OwnedFd> {
+    let filter: Vec<libc::sock_filter> = filter
+        .iter()
+        .map(|i| libc::sock_filter {
+            code: i.code,
+            jt: i.jt,
+            jf: i.jf,
+            k: i.k,
+        })
+        .collect();
+    // Protocol 0: the socket receives nothing until it is bound below, after the
+    // filter is in place.
+    // SAFETY: plain socket(2) call; the fd is owned right away.
+    let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+    check(raw)?;
+    // SAFETY: `raw` is a fresh, valid fd that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let len = libc::c_ushort::try_from(filter.len()).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "capture filter longer than 65535 instructions",
+        )
+    })?;
+    let prog = libc::sock_fprog {
+        len,
+        filter: filter.as_ptr().cast_mut(),
+    };
+    setsockopt(&fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &prog)?;
+    // Frames the router sends are not evidence of anything; older kernels lack the
+    // option, which only costs a little filtering.
+    let _ = setsockopt(
+        &fd,
+        libc::SOL_PACKET,
+        PACKET_IGNORE_OUTGOING,
+        &1 as &libc::c_int,
+    );
+    setup(&fd)?;
+    // SAFETY: sockaddr_ll is plain data; zeroed is a valid value.
+    let mut addr: libc::sockaddr_ll = unsafe { zeroed() };
+    addr.sll_family = libc::sa_family_t::try_from(libc::AF_PACKET).expect("AF_PACKET is 17");
+    addr.sll_protocol = u16::try_from(libc::ETH_P_ALL)
+        .expect("ETH_P_ALL is 3")
+        .to_be();
+    addr.sll_ifindex = i32::try_from(ifindex)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface index out of range"))?;
+    // SAFETY: addr is a valid sockaddr_ll of the size passed.
+    check(unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            std::ptr::from_ref(&addr).cast(),
+            crate::sockopt::socklen::<libc::sockaddr_ll>(),
+        )
+    })?;
+    let promisc = libc::packet_mreq {
+        mr_ifindex: addr.sll_ifindex,
+        mr_type: PACKET_MR_PROMISC,
+        mr_alen: 0,
+        mr_address: [0; 8],
+    };
+    setsockopt(&fd, libc::SOL_PACKET, PACKET_ADD_MEMBERSHIP, &promisc)?;
+    Ok(fd)
+}
+
 /// The outer VLAN tag a `tpacket_auxdata` reports, as (TCI, TPID): none unless the
 /// kernel says the tag is valid (older kernels leave the flag out but set the TCI); an
 /// unknown TPID is 802.1Q's. Pure, and fuzzed with the frame behind it (the TCI and the
@@ -275,11 +298,11 @@ pub fn aux_vlan(tp_status: u32, tci: u16, tpid: u16) -> Option<(u16, u16)> {
 
 /// Waits until one of the sockets has a frame, or `timeout` passes. Returns the indexes
 /// of the readable sockets.
-pub fn wait(sockets: &[CaptureSocket], timeout: Duration) -> io::Result<Vec<usize>> {
+pub fn wait<S: AsRawFd>(sockets: &[S], timeout: Duration) -> io::Result<Vec<usize>> {
     let mut fds: Vec<libc::pollfd> = sockets
         .iter()
         .map(|s| libc::pollfd {
-            fd: s.fd.as_raw_fd(),
+            fd: s.as_raw_fd(),
             events: libc::POLLIN,
             revents: 0,
         })
