@@ -189,23 +189,7 @@ impl CaptureSocket {
 
     /// The kernel's counters (reading resets them in the kernel; they are kept here).
     pub fn stats(&mut self) -> SocketStats {
-        let mut s = TpacketStats::default();
-        let mut len = crate::sockopt::socklen::<TpacketStats>();
-        // SAFETY: s and len are valid for the size given.
-        let rc = unsafe {
-            libc::getsockopt(
-                self.fd.as_raw_fd(),
-                libc::SOL_PACKET,
-                PACKET_STATISTICS,
-                std::ptr::from_mut(&mut s).cast(),
-                &mut len,
-            )
-        };
-        if rc == 0 {
-            // tp_packets counts every frame queued, including those then dropped.
-            self.stats.received += u64::from(s.tp_packets.saturating_sub(s.tp_drops));
-            self.stats.dropped += u64::from(s.tp_drops);
-        }
+        add_stats(&self.fd, &mut self.stats);
         self.stats
     }
 }
@@ -278,6 +262,29 @@ fn packet_socket(
     };
     setsockopt(&fd, libc::SOL_PACKET, PACKET_ADD_MEMBERSHIP, &promisc)?;
     Ok(fd)
+}
+
+/// Adds what the kernel counted on packet socket `fd` since the last reading to `total`
+/// (reading resets the kernel's counters). Unchanged when the kernel cannot say.
+fn add_stats(fd: &OwnedFd, total: &mut SocketStats) {
+    let mut s = TpacketStats::default();
+    let mut len = crate::sockopt::socklen::<TpacketStats>();
+    // SAFETY: s and len are valid for the size given (for a TPACKET_V3 ring the kernel
+    // copies at most len bytes of its tpacket_stats_v3, whose first two fields these are).
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            PACKET_STATISTICS,
+            std::ptr::from_mut(&mut s).cast(),
+            &mut len,
+        )
+    };
+    if rc == 0 {
+        // tp_packets counts every frame queued, including those then dropped.
+        total.received += u64::from(s.tp_packets.saturating_sub(s.tp_drops));
+        total.dropped += u64::from(s.tp_drops);
+    }
 }
 
 /// The outer VLAN tag a `tpacket_auxdata` reports, as (TCI, TPID): none unless the

@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use cloison_core::inspect::BpfInsn;
 
 use super::{
-    FrameMeta, PACKET_STATISTICS, SocketStats, TP_STATUS_VLAN_TPID_VALID, TP_STATUS_VLAN_VALID,
-    TpacketStats, aux_vlan, packet_socket, setsockopt,
+    FrameMeta, SocketStats, TP_STATUS_VLAN_TPID_VALID, TP_STATUS_VLAN_VALID, add_stats, aux_vlan,
+    packet_socket, setsockopt,
 };
 
 const PACKET_RX_RING: libc::c_int = 5;
@@ -175,23 +175,7 @@ impl CaptureRing {
 
     /// The kernel's counters (reading resets them in the kernel; they are kept here).
     pub fn stats(&mut self) -> SocketStats {
-        let mut s = TpacketStats::default();
-        let mut len = crate::sockopt::socklen::<TpacketStats>();
-        // SAFETY: s and len are valid for the size given (the kernel copies at most len
-        // bytes of its tpacket_stats_v3, whose first two fields these are).
-        let rc = unsafe {
-            libc::getsockopt(
-                self.fd.as_raw_fd(),
-                libc::SOL_PACKET,
-                PACKET_STATISTICS,
-                std::ptr::from_mut(&mut s).cast(),
-                &mut len,
-            )
-        };
-        if rc == 0 {
-            self.stats.received += u64::from(s.tp_packets.saturating_sub(s.tp_drops));
-            self.stats.dropped += u64::from(s.tp_drops);
-        }
+        add_stats(&self.fd, &mut self.stats);
         self.stats
     }
 }
