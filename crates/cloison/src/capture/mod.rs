@@ -1,16 +1,20 @@
 //! The capture edge: one AF_PACKET socket per watched interface, for the layer-2
-//! evidence the firewall never sees (ARP, DHCP, router advertisements, VLAN tags).
+//! evidence the firewall never sees (ARP, DHCP, router advertisements, VLAN tags). The
+//! daemon reads each through a `TPACKET_V3` ring (`ring`), a block of frames at a time;
+//! `CaptureSocket` reads frame by frame with `recvmsg` (the lab's mirror uses it, an
+//! independent second read path).
 //!
 //! Why not pnet's channel: it reads with `recvfrom`, so it cannot receive
 //! `PACKET_AUXDATA`, where the kernel puts the 802.1Q tag it stripped (veth and most NICs
-//! do). Sockets are made here instead, with a classic BPF filter attached before the
-//! socket is bound (no unfiltered frame is ever queued), a larger receive buffer, and
+//! do; the ring has it in each frame's header). Sockets are made here instead, with a
+//! classic BPF filter attached before the socket is bound (no unfiltered frame is ever
+//! queued), room for bursts (a larger receive buffer, or the ring), and
 //! `PACKET_STATISTICS` for the kernel's drop count. pnet supplies the interface list.
 //!
 //! The router's own frames are told apart by direction, not by MAC: the socket asks the
 //! kernel not to deliver what the router sends (`PACKET_IGNORE_OUTGOING`), the filter
-//! drops outgoing frames too (older kernels lack the option), and `recv` reports the
-//! packet type so the caller can skip any that still come through. A frame that arrives
+//! drops outgoing frames too (older kernels lack the option), and each frame's packet
+//! type is reported so the caller can skip any that still come through. A frame that arrives
 //! with one of the router's MACs is then forged or looped, and `classify` says so.
 //!
 //! Each socket also puts its interface in promiscuous mode (`PACKET_MR_PROMISC`, counted
