@@ -38,7 +38,7 @@ pub async fn run<K: Kernel, S: Sink>(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
     let hearts = Heartbeats::new(&["loop", "capture"]);
-    let (tx, mut rx) = mpsc::channel(1024);
+    let (tx, mut rx) = mpsc::channel(sources::QUEUED);
     let mut capture = Capture::new(&hearts, tx);
     capture.restart(sup.config());
     let mut nflog = sources::open_nflog();

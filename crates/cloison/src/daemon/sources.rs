@@ -98,6 +98,14 @@ pub enum CaptureError {
     },
 }
 
+/// Findings per hand-over to the loop, at most (plus one block's): with `QUEUED`
+/// hand-overs waiting at most, what the capture holds for a loop that lags is bounded
+/// (a few MiB); beyond, the capture waits, the ring fills, and the kernel drops and counts
+/// (`cloison status`, capture dropped).
+pub const HANDOVER: usize = 1024;
+/// Hand-overs waiting for the loop, at most.
+pub const QUEUED: usize = 4;
+
 /// How often, at most, the capture re-reads the neighbour tables to attribute a breach.
 const NEIGHBOURS_EVERY: Duration = Duration::from_secs(1);
 
@@ -162,8 +170,8 @@ pub fn capture(
                 let Some(ctx) = topology.context(socket.ifindex) else {
                     continue;
                 };
-                // Drain the blocks the kernel handed over, but hand over regularly under
-                // a flood (8 blocks: a few thousand frames).
+                // Drain the blocks the kernel handed over, handing the findings to the
+                // loop every HANDOVER or so (a block holds up to about a thousand).
                 for _ in 0..crate::capture::ring::BLOCKS {
                     let read = socket.next_block(|frame, meta| {
                         if meta.outgoing() {
@@ -195,6 +203,13 @@ pub fn capture(
                     });
                     if read == 0 {
                         break;
+                    }
+                    if batch.len() >= HANDOVER
+                        && tx
+                            .blocking_send(Event::Frames(std::mem::take(&mut batch)))
+                            .is_err()
+                    {
+                        return;
                     }
                 }
             }
