@@ -30,7 +30,8 @@
 //! are offered.
 //!
 //! Run as root: `cargo bench -p cloison-lab --bench suricata` (options: `--secs S` (30),
-//! `--reps N` (3), `--only udp,tcp,blocked,arp`, `--quick`: 5 s, 1 repetition).
+//! `--reps N` (3), `--only udp,tcp,blocked,arp`, `--quick`: 5 s, 1 repetition, `--dump
+//! DIR`: each run's suricata.log and eve.json).
 
 // Measurement arithmetic on small counts, where the cast lints the product follows add
 // noise, not safety; benches do not ship.
@@ -688,7 +689,7 @@ fn main() {
             label(*traffic, runs),
             spread(&f(runs, &Run::cloison_us), 3),
             spread(&f(runs, &Run::suricata_us), 3),
-            spread(&f(runs, &|r| r.cloison_us() / r.suricata_us()), 2),
+            spread(&f(runs, &|r| r.cloison_us() / r.suricata_us()), 3),
             spread(&f(runs, &|r| r.frames as f64 / r.secs / 1e3), 1),
             drops.join(", "),
             spread(&f(runs, &|r| r.load), 2),
