@@ -38,7 +38,6 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::Path;
 use std::time::Duration;
@@ -107,37 +106,6 @@ struct Run {
     truth: u64,
     log_lines: usize,
     load: f64,
-}
-
-/// `cloison status --json`'s capture counters of the kiosk's port: (received, dropped).
-fn capture(rig: &Rig) -> (u64, u64) {
-    let out = rig.cloison(&["status", "--json"]);
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    let c = &v["daemon"]["capture"]["seg-kiosk"];
-    (
-        c["received"].as_u64().unwrap_or(0),
-        c["dropped"].as_u64().unwrap_or(0),
-    )
-}
-
-/// Counters whose drops are cross_segment events: `<segment>/<segment or private>`.
-fn cross_segment_total(counters: &BTreeMap<String, u64>, segments: &[&str]) -> u64 {
-    counters
-        .iter()
-        .filter(|(name, _)| {
-            name.split_once('/').is_some_and(|(from, to)| {
-                segments.contains(&from) && (to == "private" || segments.contains(&to))
-            })
-        })
-        .map(|(_, v)| v)
-        .sum()
-}
-
-fn packets(e: &Value) -> u64 {
-    e["CLOISON_PACKETS"]
-        .as_str()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 fn timestamp_us(e: &Value) -> u64 {

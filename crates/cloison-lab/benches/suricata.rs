@@ -341,37 +341,6 @@ impl Run {
     }
 }
 
-/// `cloison status --json`'s capture counters of the kiosk's port: (received, dropped).
-fn capture(rig: &Rig) -> (u64, u64) {
-    let out = rig.cloison(&["status", "--json"]);
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    let c = &v["daemon"]["capture"]["seg-kiosk"];
-    (
-        c["received"].as_u64().unwrap_or(0),
-        c["dropped"].as_u64().unwrap_or(0),
-    )
-}
-
-/// Counters whose drops are cross_segment events: `<segment>/<segment or private>`.
-fn cross_segment_total(counters: &BTreeMap<String, u64>, segments: &[&str]) -> u64 {
-    counters
-        .iter()
-        .filter(|(name, _)| {
-            name.split_once('/').is_some_and(|(from, to)| {
-                segments.contains(&from) && (to == "private" || segments.contains(&to))
-            })
-        })
-        .map(|(_, v)| v)
-        .sum()
-}
-
-fn packets(e: &Value) -> u64 {
-    e["CLOISON_PACKETS"]
-        .as_str()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 /// (received, sent) packets of each watched interface.
 fn watched_frames(router: &str) -> Vec<(u64, u64)> {
     WATCHED

@@ -920,3 +920,41 @@ pub fn try_timed(
         .unwrap_or(0);
     Ok((secs, kib, out.stdout))
 }
+
+// ---------------------------------------------------------------------------------------
+// What the daemon reports
+
+/// `cloison status --json`'s capture counters of the kiosk's port: (received, dropped).
+pub fn capture(rig: &cloison_lab::rig::Rig) -> (u64, u64) {
+    let out = rig.cloison(&["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let c = &v["daemon"]["capture"]["seg-kiosk"];
+    (
+        c["received"].as_u64().unwrap_or(0),
+        c["dropped"].as_u64().unwrap_or(0),
+    )
+}
+
+/// Counters whose drops are cross_segment events: `<segment>/<segment or private>`.
+pub fn cross_segment_total(
+    counters: &std::collections::BTreeMap<String, u64>,
+    segments: &[&str],
+) -> u64 {
+    counters
+        .iter()
+        .filter(|(name, _)| {
+            name.split_once('/').is_some_and(|(from, to)| {
+                segments.contains(&from) && (to == "private" || segments.contains(&to))
+            })
+        })
+        .map(|(_, v)| v)
+        .sum()
+}
+
+/// An entry's `CLOISON_PACKETS` (0 when absent).
+pub fn packets(e: &serde_json::Value) -> u64 {
+    e["CLOISON_PACKETS"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
