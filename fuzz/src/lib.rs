@@ -10,6 +10,7 @@ pub mod control;
 mod fold;
 pub mod journal;
 pub mod nflog;
+pub mod ring;
 
 use std::sync::OnceLock;
 

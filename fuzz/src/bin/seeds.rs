@@ -23,7 +23,7 @@ type Seeds = Vec<(String, Vec<u8>)>;
 fn main() -> std::io::Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let all = [
-        "classify", "capture", "config", "nflog", "control", "journal",
+        "classify", "capture", "ring", "config", "nflog", "control", "journal",
     ];
     let wanted: Vec<String> = std::env::args().skip(1).collect();
     for target in all {
@@ -33,6 +33,7 @@ fn main() -> std::io::Result<()> {
         let seeds = match target {
             "classify" => classify(),
             "capture" => capture(),
+            "ring" => ring(),
             "config" => config(&root.join(".."))?,
             "nflog" => nflog(&root.join(".."))?,
             "control" => control(),
@@ -54,6 +55,7 @@ fn check(target: &str, data: &[u8]) {
     match target {
         "classify" => cloison_fuzz::check(data),
         "capture" => cloison_fuzz::capture::check(data),
+        "ring" => cloison_fuzz::ring::check(data),
         "config" => cloison_fuzz::config::check(data),
         "nflog" => cloison_fuzz::nflog::check(data),
         "control" => cloison_fuzz::control::check(data),
@@ -98,6 +100,31 @@ fn capture() -> Seeds {
         }
     }
     seeds.push(("all".into(), everything));
+    seeds
+}
+
+/// The frame kit's fixtures laid out in blocks as the kernel would hand them over: one
+/// block per header variant (mode 1, the records), and the same blocks as raw bytes
+/// (mode 0), for the corrupt-block mode to mutate.
+fn ring() -> Seeds {
+    let mut seeds = Vec::new();
+    for (status, tci, tpid) in AUX {
+        let status = [0u8, 1 << 4, (1 << 4) | (1 << 6)][usize::from(status.min(2))];
+        let mut records = Vec::new();
+        for (i, frame) in fixtures::corpus().iter().enumerate() {
+            let len = u16::try_from(frame.len()).expect("short fixture");
+            let pkttype = u8::try_from(i % 5).expect("small");
+            records.push(status);
+            records.extend_from_slice(&tci.to_be_bytes());
+            records.extend_from_slice(&tpid.to_be_bytes());
+            records.extend_from_slice(&[pkttype, u8::try_from(i % 8).expect("small")]);
+            records.extend_from_slice(&len.to_be_bytes());
+            records.extend_from_slice(frame);
+        }
+        let (block, _) = cloison_fuzz::ring::lay_out(&records);
+        seeds.push((format!("records-{status}"), [&[1u8][..], &records].concat()));
+        seeds.push((format!("block-{status}"), [&[0u8][..], &block].concat()));
+    }
     seeds
 }
 
