@@ -16,7 +16,10 @@
 //! processes it runs (cutime + cstime), plus a window at rest.
 //!
 //! Run as root: `cargo bench --bench forwarding` (options: `--reps N` (5), `--secs S`
-//! (5), `--rest S` (10)).
+//! (5), `--rest S` (10), `--modes bare,nat,ruleset,daemon` (all four), `--files A.nft,B.nft`
+//! (more states: the router's table from each file, given to `nft -f`; e.g. hand-edited
+//! variants of `cloison plan`'s output, to try a change of the ruleset's shape before
+//! writing it in the planner), `--tcp 0` (small UDP datagrams only).
 
 // Benchmarks do FFI (mmsghdr, sockaddr) and measurement arithmetic on small counts,
 // where the cast lints the product follows add noise, not safety; they do not ship.
@@ -39,23 +42,34 @@ use support::*;
 const WARMUP: Duration = Duration::from_secs(1);
 const NAT_TABLE: &str = "table ip benchnat {\n  chain post {\n    type nat hook postrouting priority srcnat; policy accept;\n    oifname { \"wan0\", \"wan1\" } masquerade\n  }\n}\n";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Mode {
     Bare,
     Nat,
     Ruleset,
     Daemon,
+    /// A table from a file (`--files`), no daemon.
+    File(String),
 }
 
 impl Mode {
-    const ALL: [Mode; 4] = [Mode::Bare, Mode::Nat, Mode::Ruleset, Mode::Daemon];
+    fn parse(name: &str) -> Mode {
+        match name {
+            "bare" => Mode::Bare,
+            "nat" => Mode::Nat,
+            "ruleset" => Mode::Ruleset,
+            "daemon" => Mode::Daemon,
+            other => panic!("--modes: {other:?} is none of bare, nat, ruleset, daemon"),
+        }
+    }
 
-    fn name(self) -> &'static str {
+    fn name(&self) -> String {
         match self {
-            Mode::Bare => "bare (no nftables)",
-            Mode::Nat => "nat only",
-            Mode::Ruleset => "cloison ruleset, no daemon",
-            Mode::Daemon => "cloison run (ruleset + daemon)",
+            Mode::Bare => "bare (no nftables)".into(),
+            Mode::Nat => "nat only".into(),
+            Mode::Ruleset => "cloison ruleset, no daemon".into(),
+            Mode::Daemon => "cloison run (ruleset + daemon)".into(),
+            Mode::File(path) => format!("file {path}"),
         }
     }
 }
@@ -81,20 +95,25 @@ fn nft(rig: &Rig, args: &[&str]) -> bool {
     rig.nft(args).status.success()
 }
 
-fn set_mode(rig: &mut Rig, mode: Mode) {
+fn set_mode(rig: &mut Rig, mode: &Mode) {
     let router = rig.lab.ns(Node::Router).to_owned();
     match mode {
+        Mode::File(path) => {
+            nft(rig, &["delete", "table", "ip", "benchnat"]);
+            let text = std::fs::read_to_string(path).expect("--files: a readable file");
+            sh_input(&router, &["nft", "-f", "-"], &text);
+        }
         Mode::Bare | Mode::Nat => {
             nft(rig, &["delete", "table", "inet", "cloison"]);
             nft(rig, &["delete", "table", "ip", "benchnat"]);
-            if mode == Mode::Nat {
+            if *mode == Mode::Nat {
                 sh_input(&router, &["nft", "-f", "-"], NAT_TABLE);
             }
         }
         Mode::Ruleset | Mode::Daemon => {
             nft(rig, &["delete", "table", "ip", "benchnat"]);
             apply(rig);
-            if mode == Mode::Daemon {
+            if *mode == Mode::Daemon {
                 rig.start();
                 rig.wait_notify("READY=1", Duration::from_secs(30));
                 // Start-up (apply, first reading) is not what is measured.
@@ -119,6 +138,21 @@ fn main() {
     let secs: f64 = args.num("secs", if args.quick { 2.0 } else { 5.0 });
     let rest: f64 = args.num("rest", if args.quick { 4.0 } else { 10.0 });
     let senders: usize = args.num("senders", 1);
+    let with_tcp = args.num("tcp", 1u8) != 0;
+    let mut modes: Vec<Mode> = args
+        .get("modes")
+        .unwrap_or("bare,nat,ruleset,daemon")
+        .split(',')
+        .filter(|m| !m.is_empty())
+        .map(Mode::parse)
+        .collect();
+    modes.extend(
+        args.get("files")
+            .unwrap_or("")
+            .split(',')
+            .filter(|f| !f.is_empty())
+            .map(|f| Mode::File(f.to_owned())),
+    );
     println!("{}", describe_machine());
     println!(
         "forwarding: {reps} repetitions, {secs} s windows (after {WARMUP:?} warm-up), {rest} s at rest"
@@ -136,9 +170,9 @@ fn main() {
     );
     let inet_a = rig.lab.v4(Node::InetA).expect("inet-a address");
 
-    let mut results: Vec<Results> = Mode::ALL.iter().map(|_| Results::default()).collect();
+    let mut results: Vec<Results> = modes.iter().map(|_| Results::default()).collect();
     for rep in 0..reps {
-        for (mi, mode) in Mode::ALL.into_iter().enumerate() {
+        for (mi, mode) in modes.iter().enumerate() {
             set_mode(&mut rig, mode);
             let pid = daemon_pid(&rig);
             let r = &mut results[mi];
@@ -152,20 +186,25 @@ fn main() {
             }
 
             // TCP bulk, mairie-pc -> inet-a.
-            let flow = tcp_bulk(&pc, &inet, SocketAddrV4::new(inet_a, 5201));
-            std::thread::sleep(WARMUP);
-            let (b0, l0) = (flow.count(), link_stats(&router, "wan0"));
-            let w = Window::start(pid);
-            std::thread::sleep(Duration::from_secs_f64(secs));
-            let (b1, l1) = (flow.count(), link_stats(&router, "wan0"));
-            let tcp = w.end();
-            flow.stop();
-            let gbps = (b1 - b0) as f64 * 8.0 / tcp.secs / 1e9;
-            let tcp_kpps = (l1.tx_packets - l0.tx_packets) as f64 / tcp.secs / 1e3;
-            r.tcp_gbps.push(gbps);
-            r.tcp_kpps.push(tcp_kpps);
-            r.cpu_tcp.push(tcp.daemon_pct);
-            r.nft_tcp.push(tcp.children_pct);
+            let (gbps, tcp_kpps, tcp) = if with_tcp {
+                let flow = tcp_bulk(&pc, &inet, SocketAddrV4::new(inet_a, 5201));
+                std::thread::sleep(WARMUP);
+                let (b0, l0) = (flow.count(), link_stats(&router, "wan0"));
+                let w = Window::start(pid);
+                std::thread::sleep(Duration::from_secs_f64(secs));
+                let (b1, l1) = (flow.count(), link_stats(&router, "wan0"));
+                let tcp = w.end();
+                flow.stop();
+                let gbps = (b1 - b0) as f64 * 8.0 / tcp.secs / 1e9;
+                let tcp_kpps = (l1.tx_packets - l0.tx_packets) as f64 / tcp.secs / 1e3;
+                r.tcp_gbps.push(gbps);
+                r.tcp_kpps.push(tcp_kpps);
+                r.cpu_tcp.push(tcp.daemon_pct);
+                r.nft_tcp.push(tcp.children_pct);
+                (gbps, tcp_kpps, tcp)
+            } else {
+                (0.0, 0.0, Window::start(pid).end())
+            };
 
             // Small UDP datagrams (18 bytes: 64-byte frames), mairie-pc -> inet-a.
             let sink = udp_sink(&inet, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 5202));
@@ -203,7 +242,7 @@ fn main() {
                 udp.machine_cores,
             );
 
-            if mode == Mode::Daemon {
+            if *mode == Mode::Daemon {
                 rig.signal(nix::sys::signal::Signal::SIGTERM);
                 rig.wait_exit(Duration::from_secs(20));
             }
@@ -215,7 +254,7 @@ fn main() {
         "| router state | TCP bulk Gbit/s | UDP 64-byte frames, kpps forwarded | UDP offered kpps | UDP delivered kpps | load (1 min) |"
     );
     println!("|---|---|---|---|---|---|");
-    for (mode, r) in Mode::ALL.iter().zip(&results) {
+    for (mode, r) in modes.iter().zip(&results) {
         println!(
             "| {} | {} | {} | {} | {} | {} |",
             mode.name(),
@@ -226,7 +265,13 @@ fn main() {
             spread(&r.load, 2)
         );
     }
-    let d = &results[3];
+    let Some(d) = modes
+        .iter()
+        .position(|m| *m == Mode::Daemon)
+        .map(|i| &results[i])
+    else {
+        return;
+    };
     println!("\n## cloison run's CPU, % of one core (median (min–max) of {reps})\n");
     println!("| window | daemon threads | its nft children | together |");
     println!("|---|---|---|---|");
