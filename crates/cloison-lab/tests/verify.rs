@@ -38,10 +38,16 @@ fn router(rig: &Setup, cmd: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// What a verify run puts on the router while it runs: its veth links, the clsact
-/// qdiscs holding its redirects, its static neighbour entries (MACs 02:c1:05:...).
+/// What a verify run puts on the router while it runs: its trace table, its veth links,
+/// the clsact qdiscs holding its redirects, its static neighbour entries (MACs
+/// 02:c1:05:...).
 fn leftovers(rig: &Setup) -> Vec<String> {
     let mut found = Vec::new();
+    for line in router(rig, "nft", &["list", "tables"]).lines() {
+        if line.contains("cloison-verify") {
+            found.push(format!("nftables: {line}"));
+        }
+    }
     for line in router(rig, "ip", &["-o", "link", "show"]).lines() {
         if line.contains("cloison-v") {
             found.push(format!("link: {line}"));
@@ -305,6 +311,10 @@ fn a_killed_run_is_cleaned_by_the_next_and_a_dry_run_sends_nothing() {
     child.wait().unwrap();
     let left = leftovers(&rig);
     assert!(!left.is_empty(), "SIGKILL left nothing to clean: {left:?}");
+    assert!(
+        left.iter().any(|l| l.contains("cloison-verify")),
+        "the killed run's trace table is gone already: {left:?}"
+    );
 
     // ...and the next run removes them, says so, and passes.
     let out = verify(&rig, &[]);

@@ -1,10 +1,11 @@
 //! The nftables ruleset for a configuration, as data (the `nftables` crate's schema).
 //!
 //! Shape (per-packet cost independent of the number of segments, subnets and allows):
-//! - `sources` (prerouting, raw priority, before conntrack): first, tracing on for the
-//!   packets of `cloison verify`'s probes (the verify mark); then a packet entering a segment
+//! - `sources` (prerouting, raw priority, before conntrack): a packet entering a segment
 //!   must come from that segment's subnets, one lookup in an `ifname . addr` interval
 //!   set; anything else jumps to `spoof/<seg>` (counted, sampled to NFLOG, dropped).
+//!   (No rule here sets `nftrace`: `cloison verify` brings its own table for that, see
+//!   `verify::trace_rule` in the daemon's crate.)
 //! - `segments` (prerouting, after conntrack, before routing): first, whatever arrives
 //!   untagged on the trunk's parent interface (the switch's native VLAN) meets
 //!   `untagged`: sampled, counted `trunk/untagged` and dropped, whether it was for the
@@ -12,11 +13,13 @@
 //!   segment may go is decided here, before the routing decision, because the second
 //!   wall (policy routing, see `wall`) stops crossing packets at routing: a drop made
 //!   later, in `forward`, would never see them, and their counts would be lost.
-//!   Established flows pass; link-layer broadcast and multicast, and packets for the
-//!   router's own addresses, go on to `input`; every other packet, new, related (ICMP
-//!   errors) or invalid alike, meets `from/<seg>`, where one `daddr vmap` sends each
-//!   destination class to its pair chain (`pair/<seg>/<other>` or
-//!   `pair/<seg>/private`): allowed exceptions, then count and drop.
+//!   Established flows pass; link-layer broadcast and multicast go on to `input`; every
+//!   other packet, new, related (ICMP errors) or invalid alike, meets `from/<seg>`,
+//!   where one `daddr vmap` sends each destination class to its pair chain
+//!   (`pair/<seg>/<other>` or `pair/<seg>/private`): first, a packet for one of the
+//!   router's own addresses goes on to `input` (a `fib` lookup, made only on the way to
+//!   a drop); then the allowed exceptions; then count and drop. The segment's own
+//!   subnet and the Internet pass with no further lookup.
 //! - `forward` (policy drop): established flows pass; a segment's packets leave only by
 //!   its own uplink or toward a segment (already judged in `segments`); related packets
 //!   from the uplinks pass (ICMP errors for the segments' own flows).
@@ -239,16 +242,10 @@ impl Builder {
     }
 
     fn sources(&mut self, config: &Config) {
+        // No rule of the table sets `nftrace` (`cloison verify` adds its own table for
+        // the time of a run): while any rule can, the kernel hashes every packet at every
+        // base chain.
         let mut rules = vec![
-            // `cloison verify`'s probes (and only they carry this mark): traced, so verify
-            // sees which rule of which chain decides each one. No verdict here.
-            vec![
-                eq(meta(MetaKey::Mark), num(VERIFY_MARK)),
-                Statement::Mangle(stmt::Mangle {
-                    key: meta(MetaKey::Nftrace),
-                    value: num(1),
-                }),
-            ],
             vec![
                 eq(
                     concat(vec![meta(MetaKey::Iifname), payload("ip", "saddr")]),
@@ -319,8 +316,6 @@ impl Builder {
             // Link-layer broadcast and multicast are never forwarded (the kernel drops
             // them before forwarding); `input` decides what the router accepts of them.
             vec![ne(meta(MetaKey::Pkttype), str_("host")), accept()],
-            // The router's own addresses: `input` decides.
-            vec![eq(fib_daddr_type(), str_("local")), accept()],
         ]);
         if !from.is_empty() {
             rules.push(vec![vmap(meta(MetaKey::Iifname), from)]);
@@ -419,7 +414,9 @@ impl Builder {
         if s.uplink.is_none() {
             // No uplink: the Internet is dropped here, silently and counted, before the
             // routing (without a default route it would answer "network unreachable";
-            // found by the randomized oracle).
+            // found by the randomized oracle). The router's own addresses go on to
+            // `input`, which decides.
+            rules.push(router_own_address());
             rules.push(vec![counter_ref(&pair(name, TO_INTERNET)), drop_()]);
         }
         self.chain(chain_from(name), Hook::None, rules);
@@ -428,16 +425,15 @@ impl Builder {
             if t.name == s.name {
                 continue;
             }
-            let mut rules = errors_on_allowed_flows(config, t, s);
+            let mut rules = vec![router_own_address()];
+            rules.extend(errors_on_allowed_flows(config, t, s));
             rules.extend(allow_rules(config, s, t));
             rules.extend(log_and_drop(&pair(name, t.name.as_str())));
             self.chain(chain_pair(name, t.name.as_str()), Hook::None, rules);
         }
-        self.chain(
-            private_chain,
-            Hook::None,
-            log_and_drop(&pair(name, TO_PRIVATE)),
-        );
+        let mut rules = vec![router_own_address()];
+        rules.extend(log_and_drop(&pair(name, TO_PRIVATE)));
+        self.chain(private_chain, Hook::None, rules);
     }
 
     /// `forward`: what routing decided to forward. A segment's packets leave only by its
@@ -770,6 +766,15 @@ fn service_set(ports: &BTreeSet<(Proto, u16)>) -> E {
 }
 
 /// Sample to NFLOG (rate-limited, its own rule), then count and drop (never limited).
+/// The first rule of every chain that drops a segment's packets before routing: a packet
+/// for one of the router's own addresses (on another segment, an uplink, loopback) goes
+/// on to `input`, which decides. It is asked here, on the way to a drop, and not at the
+/// top of `segments`: a `fib` lookup for every new packet toward the Internet cost 1%
+/// of a core at 100 kpps (docs/performance.md).
+fn router_own_address() -> Vec<St> {
+    vec![eq(fib_daddr_type(), str_("local")), accept()]
+}
+
 fn log_and_drop(counter_name: &str) -> Vec<Vec<St>> {
     vec![
         vec![

@@ -835,7 +835,7 @@ mod tests {
         assert_eq!(drift.len(), 1);
         assert_eq!(
             drift[0].field(field::DETAIL),
-            Some("chain pair/kiosk/mairie: 0 rules instead of 4")
+            Some("chain pair/kiosk/mairie: 0 rules instead of 5")
         );
         assert_eq!(drift[0].field(field::WALL), Some("ruleset"));
         assert_eq!(b.sup.drift_repairs, 1);

@@ -11,6 +11,7 @@ pub mod host;
 pub mod leftovers;
 pub mod route;
 pub mod send;
+pub mod trace_rule;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -49,6 +50,11 @@ pub enum VerifyError {
     Tc(crate::kernel::tc::TcError),
     #[error("cannot observe the ruleset (nftables tracing)")]
     Trace(#[source] crate::kernel::nfnetlink::Error),
+    #[error(
+        "cannot add or remove the trace table `inet {}`",
+        trace_rule::TRACE_TABLE
+    )]
+    TraceTable(#[source] crate::kernel::nft::NftError),
     #[error("cannot take the verify lock {path}: {detail}")]
     Lock { path: PathBuf, detail: String },
     #[error("another `cloison verify` is running (pid {0}); wait for it to finish")]
@@ -106,11 +112,15 @@ pub async fn run(
     let lock = leftovers::Lock::take(runtime_dir)?;
     let (conn, h, _) = rtnetlink::new_connection().map_err(VerifyError::Connect)?;
     tokio::spawn(conn);
-    let cleaned = leftovers::clean(&h, &lock).await?;
+    let nft = crate::kernel::nft::Nft::default();
+    let cleaned = leftovers::clean(&h, &lock, &nft).await?;
     let started = SystemTime::now();
     let t0 = Instant::now();
     let mut attached: Vec<Attached> = Vec::new();
-    let work = probe_all(config, &h, &lock, &mut attached);
+    let work = async {
+        trace_rule::install(&nft).map_err(VerifyError::TraceTable)?;
+        probe_all(config, &h, &lock, &mut attached).await
+    };
     let result = tokio::select! {
         r = work => r,
         () = interrupted => Err(VerifyError::Interrupted),
@@ -122,6 +132,13 @@ pub async fn run(
     }
     if left.is_empty() {
         lock.forget_qdiscs();
+    }
+    if let Err(e) = trace_rule::remove(&nft) {
+        left.push(format!(
+            "the trace table inet {}: {}",
+            trace_rule::TRACE_TABLE,
+            crate::status::error_text(&e)
+        ));
     }
     let (hosts, judged) = result?;
     let result = judge::summarize(&judged);
