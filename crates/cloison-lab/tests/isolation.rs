@@ -768,7 +768,15 @@ fn matrix_markdown() -> String {
          pair's rules, are counted per (source, destination) pair, sampled and alerted. It\n\
          alone is stateful (replies to allowed flows, ICMP errors only about flows a segment\n\
          allowed), masquerades toward the uplinks, and guards the router's own services\n\
-         (`input`).\n\
+         (`input`). A connection is judged on its first packet: once that packet has passed\n\
+         every check (conntrack then *confirms* the connection), its later packets pass\n\
+         without the pair's lookups, replies (`established`) and, before any reply, the rest\n\
+         of a one-way stream alike. A connection whose first packet was dropped is never\n\
+         confirmed, so every one of its packets is judged and counted. So a reload that\n\
+         forbids a flow stops its new connections at once; a connection already open lives on\n\
+         until conntrack forgets it (an unanswered UDP stream 30 s after its last packet, by\n\
+         the kernel's defaults), while the second wall, which has no state, stops at once\n\
+         what it covers.\n\
          2. **The second wall**: policy routing. Each segment's packets are looked up first in a\n\
          routing table of its own that `blackhole`s every other segment's subnets, the\n\
          non-Internet address space and the uplinks' link networks, and `throw`s its own\n\

@@ -15,6 +15,7 @@ const KEYWORDS: &[&str] = &[
     "invalid",
     "new",
     "untracked",
+    "confirmed",
     "tcp",
     "udp",
     "icmp",
