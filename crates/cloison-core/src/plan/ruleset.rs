@@ -824,7 +824,12 @@ fn established_or_invalid() -> Vec<St> {
 fn confirmed_new() -> Vec<St> {
     vec![
         eq(ct_state(), str_("new")),
-        eq(ct_key("status"), str_("confirmed")),
+        // A flag test (`in`), not an equality: a masqueraded connection has NAT bits too.
+        Statement::Match(Match {
+            left: ct_key("status"),
+            right: str_("confirmed"),
+            op: Operator::IN,
+        }),
         accept(),
     ]
 }
