@@ -3,8 +3,7 @@
 //! dies). Holding it, a run first removes what a killed run may have left: probe veth
 //! pairs (by name), cloison's verify filters (by name and priority), the `clsact`
 //! qdiscs a run recorded as its own in `verify-qdiscs` (when nothing else is attached to
-//! them), permanent neighbour entries whose MAC carries the probe prefix, and the trace
-//! table (`trace_rule`). The
+//! them), and permanent neighbour entries whose MAC carries the probe prefix. The
 //! namespaces need nothing: they die with the process that made them.
 
 use std::io::Write;
@@ -17,9 +16,6 @@ use rtnetlink::Handle;
 
 use super::VerifyError;
 use super::host::{MAC_PREFIX, neighbour_of};
-use super::trace_rule::{self, TRACE_TABLE};
-use crate::kernel::nfnetlink;
-use crate::kernel::nft::Nft;
 use crate::kernel::tc::{self, PRIORITY, Side};
 
 const LOCK: &str = "verify.lock";
@@ -81,14 +77,8 @@ impl Lock {
 }
 
 /// Removes what a killed run left; says what it removed.
-pub async fn clean(h: &Handle, lock: &Lock, nft: &Nft) -> Result<Vec<String>, VerifyError> {
+pub async fn clean(h: &Handle, lock: &Lock) -> Result<Vec<String>, VerifyError> {
     let mut removed = Vec::new();
-    let trace_table = nfnetlink::table_exists(nfnetlink::Family::Inet, TRACE_TABLE)
-        .map_err(VerifyError::Trace)?;
-    if trace_table {
-        trace_rule::remove(nft).map_err(VerifyError::TraceTable)?;
-        removed.push(format!("the trace table inet {TRACE_TABLE}"));
-    }
     let mut links = Vec::new();
     let mut all = h.link().get().execute();
     while let Some(l) = all

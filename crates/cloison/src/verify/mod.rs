@@ -113,7 +113,7 @@ pub async fn run(
     let (conn, h, _) = rtnetlink::new_connection().map_err(VerifyError::Connect)?;
     tokio::spawn(conn);
     let nft = crate::kernel::nft::Nft::default();
-    let cleaned = leftovers::clean(&h, &lock, &nft).await?;
+    let cleaned = leftovers::clean(&h, &lock).await?;
     let started = SystemTime::now();
     let t0 = Instant::now();
     let mut attached: Vec<Attached> = Vec::new();

@@ -4,8 +4,9 @@
 //! kpps of small packets on the lab's router (docs/performance.md). So the rule is not in
 //! cloison's table: a run adds a table of its own, `inet cloison-verify`, with one chain
 //! at the front of prerouting that traces the packets carrying the verify mark, and
-//! removes it when done; a run killed outright leaves it to the next run's clean-up
-//! (`leftovers`). cloison's guard ignores it: it is not cloison's table.
+//! removes it when done. A run killed outright leaves it; the next run's batch deletes
+//! it before adding its own, and removes that when done. cloison's guard ignores it: it
+//! is not cloison's table.
 
 use serde_json::{Value, json};
 
