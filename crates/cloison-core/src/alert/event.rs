@@ -321,8 +321,8 @@ impl Origin {
 
 /// The identity of a flow for folding repeats: two packets with the same key are the
 /// same thing happening again. `Copy` and allocation-free so the hot path can build one
-/// per suspect packet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// per suspect packet. Hashed as one packed run of bytes (`Hash` below).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FlowKey {
     pub kind: EventKind,
     pub src_segment: Option<SegmentId>,
@@ -362,6 +362,106 @@ impl FlowKey {
     }
 }
 
+/// The folder's maps hash a key several times per new flow, with std's SipHash, whose
+/// random keys keep a flood of chosen frames from steering flows into collisions. Derived,
+/// `Hash` feeds it field by field (an 8-byte discriminant per `Option`, a length before
+/// each array); packed, 64 bytes in one write (docs/performance.md, the folder: hashing
+/// was most of the daemon's time under a flood of new MACs). Each field takes a
+/// fixed width, so equal keys pack equally (as `Hash` requires) and different keys
+/// differently. Destructured, so a new field does not compile until it is packed.
+impl std::hash::Hash for FlowKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let FlowKey {
+            kind,
+            src_segment,
+            dst,
+            src_ip,
+            dst_ip,
+            proto,
+            dst_port,
+            src_mac,
+            vlan,
+            inner_vlan,
+            ifindex,
+            technique,
+            origin,
+        } = *self;
+        let mut p = Packed::default();
+        p.put(&[kind as u8]);
+        p.put(&src_segment.map_or([0, 0], |s| [1, s.0]));
+        p.put(&match dst {
+            None => [0, 0],
+            Some(Destination::Segment(s)) => [1, s.0],
+            Some(Destination::Router) => [2, 0],
+            Some(Destination::Private) => [3, 0],
+            Some(Destination::Internet) => [4, 0],
+        });
+        for ip in [src_ip, dst_ip] {
+            p.put(&match ip {
+                None => [0; 17],
+                Some(IpAddr::V4(a)) => {
+                    let mut b = [0; 17];
+                    b[0] = 4;
+                    b[1..5].copy_from_slice(&a.octets());
+                    b
+                }
+                Some(IpAddr::V6(a)) => {
+                    let mut b = [6; 17];
+                    b[1..].copy_from_slice(&a.octets());
+                    b
+                }
+            });
+        }
+        p.put(&match proto {
+            None => [0, 0],
+            Some(L4::Tcp) => [1, 0],
+            Some(L4::Udp) => [2, 0],
+            Some(L4::Icmp) => [3, 0],
+            Some(L4::Icmpv6) => [4, 0],
+            Some(L4::Other(n)) => [5, n],
+        });
+        for v in [dst_port, vlan, inner_vlan] {
+            let [hi, lo] = v.unwrap_or(0).to_be_bytes();
+            p.put(&[u8::from(v.is_some()), hi, lo]);
+        }
+        p.put(&[u8::from(src_mac.is_some())]);
+        p.put(&src_mac.unwrap_or_default());
+        p.put(&[u8::from(ifindex.is_some())]);
+        p.put(&ifindex.unwrap_or(0).to_be_bytes());
+        p.put(&[
+            technique.map_or(0, |t| t as u8 + 1),
+            origin.map_or(0, |o| o as u8 + 1),
+        ]);
+        state.write(p.bytes());
+    }
+}
+
+/// A `FlowKey` packed for hashing.
+struct Packed {
+    buf: [u8; 72],
+    len: usize,
+}
+
+impl Default for Packed {
+    fn default() -> Self {
+        Packed {
+            buf: [0; 72],
+            len: 0,
+        }
+    }
+}
+
+impl Packed {
+    fn put(&mut self, bytes: &[u8]) {
+        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
 pub fn format_mac(m: &[u8; 6]) -> String {
     format!(
         "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
@@ -372,6 +472,74 @@ pub fn format_mac(m: &[u8; 6]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn hash_of(k: &FlowKey) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        k.hash(&mut h);
+        h.finish()
+    }
+
+    #[test]
+    fn each_field_of_a_flow_key_changes_its_hash() {
+        use std::net::{Ipv4Addr, Ipv6Addr};
+        let mut base = FlowKey::new(EventKind::CrossSegment);
+        base.src_segment = Some(SegmentId(1));
+        base.dst = Some(Destination::Segment(SegmentId(2)));
+        base.src_ip = Some(IpAddr::V4(Ipv4Addr::new(192, 168, 20, 15)));
+        base.dst_ip = Some(IpAddr::V4(Ipv4Addr::new(192, 168, 10, 5)));
+        base.proto = Some(L4::Tcp);
+        base.dst_port = Some(445);
+        base.src_mac = Some([2, 0, 0, 0, 0, 9]);
+        base.vlan = Some(20);
+        base.inner_vlan = Some(10);
+        base.ifindex = Some(3);
+        base.technique = Some(Technique::TcpFin);
+        base.origin = Some(Origin::Forged);
+        let edits: [fn(&mut FlowKey); 22] = [
+            |k| k.kind = EventKind::ArpSpoof,
+            |k| k.src_segment = None,
+            |k| k.src_segment = Some(SegmentId(2)),
+            |k| k.dst = Some(Destination::Segment(SegmentId(3))),
+            |k| k.dst = Some(Destination::Router),
+            |k| k.dst = None,
+            |k| k.src_ip = None,
+            |k| k.src_ip = Some(IpAddr::V4(Ipv4Addr::new(192, 168, 20, 16))),
+            |k| k.src_ip = Some(IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1))),
+            |k| k.dst_ip = Some(IpAddr::V4(Ipv4Addr::new(192, 168, 10, 6))),
+            |k| k.proto = Some(L4::Udp),
+            |k| k.proto = Some(L4::Other(6)),
+            |k| k.dst_port = Some(446),
+            |k| k.dst_port = None,
+            |k| k.src_mac = Some([2, 0, 0, 0, 0, 8]),
+            |k| k.vlan = Some(21),
+            |k| k.inner_vlan = None,
+            |k| k.ifindex = Some(4),
+            |k| k.technique = Some(Technique::TcpXmas),
+            |k| k.technique = None,
+            |k| k.origin = Some(Origin::Leaked),
+            |k| k.origin = None,
+        ];
+        let mut hashes = std::collections::BTreeSet::from([hash_of(&base)]);
+        for (i, edit) in edits.iter().enumerate() {
+            let mut k = base;
+            edit(&mut k);
+            assert_ne!(k, base, "edit {i}");
+            assert!(
+                hashes.insert(hash_of(&k)),
+                "edit {i} left the hash as another key's"
+            );
+            assert_eq!(hash_of(&k), hash_of(&k.clone()));
+        }
+        // A port and a VLAN with the same value are different fields.
+        let (mut a, mut b) = (
+            FlowKey::new(EventKind::VlanHopping),
+            FlowKey::new(EventKind::VlanHopping),
+        );
+        a.dst_port = Some(20);
+        b.vlan = Some(20);
+        assert_ne!(hash_of(&a), hash_of(&b));
+    }
 
     #[test]
     fn message_ids_are_distinct_128_bit_hex() {

@@ -581,49 +581,75 @@ impl Folder {
     /// One packet (layer-2 kinds) or one sample (counter-backed kinds) of a flow. Returns
     /// the flow's first alert when the flow is new and the bound allows it.
     pub fn observe(&mut self, key: &FlowKey, now: SystemTime) -> Option<Alert> {
+        self.observe_many(key, 1, now)
+    }
+
+    /// `times` packets (or samples) of one flow seen in a row, as one: the capture folds
+    /// runs of identical frames before handing them over. The same as `times` calls of
+    /// `observe` at `now`, at the cost of one (the first alert, when due, claims all
+    /// `times` packets of a layer-2 kind, as it would claim those pending before it).
+    pub fn observe_many(&mut self, key: &FlowKey, times: u32, now: SystemTime) -> Option<Alert> {
+        if times == 0 {
+            return None;
+        }
+        let times = u64::from(times);
         let now = self.clock(now);
         if !traffic_kind(key.kind) {
             return None;
         }
         let counted = counter_backed(key.kind);
-        // A known flow already knows its counter: nothing to look up or allocate.
-        let known = self.flows.get(key).map(|f| f.pair);
-        let is_new = known.is_none();
-        let pair = match known {
-            Some(pair) => pair,
-            None if counted => match self.pair_of_flow(key) {
-                Some(p) => Some(p),
-                None => {
-                    self.ignored_samples += 1;
-                    return None;
-                }
-            },
-            None => None,
-        };
         if !counted {
-            self.tallies[kind_index(key.kind)].counted += 1;
+            self.tallies[kind_index(key.kind)].counted += times;
         }
-        if let Some(p) = pair {
-            let p = &mut self.pairs[p];
-            p.span.touch(now);
-            p.seen = now;
+        // A known flow already knows its counter: one lookup, nothing to allocate.
+        if let Some(flow) = self.flows.get_mut(key) {
+            flow.pending += times;
+            flow.span.touch(now);
+            flow.seen = now;
+            if let Some(p) = flow.pair {
+                let p = &mut self.pairs[p];
+                p.span.touch(now);
+                p.seen = now;
+            }
+            if flow.alerted {
+                return None;
+            }
+            let pair = flow.pair;
+            return self.first_alert(key, pair, false, now);
         }
-        if is_new {
-            self.make_room();
-        }
+        let pair = if counted {
+            let Some(p) = self.pair_of_flow(key) else {
+                self.ignored_samples += 1;
+                return None;
+            };
+            let pair = &mut self.pairs[p];
+            pair.span.touch(now);
+            pair.seen = now;
+            Some(p)
+        } else {
+            None
+        };
+        self.make_room();
         let flow = self.flows.entry(*key).or_insert(Flow {
             pair,
             alerted: false,
-            pending: 0,
+            pending: times,
             span: Span::default(),
             seen: now,
         });
-        flow.pending += 1;
         flow.span.touch(now);
-        flow.seen = now;
-        if flow.alerted {
-            return None;
-        }
+        self.first_alert(key, pair, true, now)
+    }
+
+    /// The first alert of a flow not yet alerted, when the bound admits it: it claims the
+    /// flow's pending packets (layer 2) or the sample's one packet (counter-backed).
+    fn first_alert(
+        &mut self,
+        key: &FlowKey,
+        pair: Option<usize>,
+        is_new: bool,
+        now: u64,
+    ) -> Option<Alert> {
         if self
             .firsts
             .admit(now, Class::of(key), Some(target_of(key)))
@@ -636,7 +662,11 @@ impl Folder {
         }
         let flow = self.flows.get_mut(key)?;
         let span = flow.span.take(now);
-        let packets = if counted { 1 } else { flow.pending };
+        let packets = if counter_backed(key.kind) {
+            1
+        } else {
+            flow.pending
+        };
         flow.pending = 0;
         flow.alerted = true;
         let counter = pair.map(|p| {
@@ -1217,6 +1247,27 @@ mod tests {
         assert_eq!(s[0].packets(), 500);
         assert_eq!(s[0].field(field::VERDICT), Some("observed"));
         assert_eq!(s[0].field(field::SRC_MAC), Some("02:00:00:00:00:09"));
+    }
+
+    #[test]
+    fn a_run_of_frames_counts_as_that_many_observations() {
+        // The capture hands over runs of identical frames as one: the first alert claims
+        // the whole run, the summary the later runs, and nothing is lost or doubled.
+        let mut f = Folder::new(names(), settings(120, 10, 64));
+        let k = arp(9);
+        assert_eq!(f.observe_many(&k, 0, at(0)).map(|a| a.packets()), None);
+        assert_eq!(
+            f.observe_many(&k, 700, at(0)).map(|a| a.packets()),
+            Some(700)
+        );
+        assert!(f.observe_many(&k, 250, at(10)).is_none());
+        assert!(f.observe(&k, at(20)).is_none());
+        let s = f.tick(at(10_000));
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].packets(), 251);
+        let st = f.stats();
+        assert_eq!(st.kinds[&EventKind::ArpSpoof].counted, 951);
+        assert_eq!(st.kinds[&EventKind::ArpSpoof].reported, 951);
     }
 
     #[test]

@@ -28,8 +28,8 @@ use crate::nflog::Reader;
 /// What the threads send to the daemon's loop.
 #[derive(Debug)]
 pub enum Event {
-    /// Layer-2 findings from the capture, one key per frame.
-    Frames(Vec<FlowKey>),
+    /// Layer-2 findings from the capture: a key and how many frames in a row had it.
+    Frames(Vec<(FlowKey, u32)>),
     /// A source stopped working; the daemon logs it and the watchdog sees the silence.
     Failed { source: &'static str, error: String },
 }
@@ -98,7 +98,7 @@ pub enum CaptureError {
     },
 }
 
-/// Findings per hand-over to the loop, at most (plus one block's): with `QUEUED`
+/// Runs of findings per hand-over to the loop, at most (plus one block's): with `QUEUED`
 /// hand-overs waiting at most, what the capture holds for a loop that lags is bounded
 /// (a few MiB); beyond, the capture waits, the ring fills, and the kernel drops and counts
 /// (`cloison status`, capture dropped).
@@ -119,6 +119,15 @@ fn monotonic_us() -> u64 {
             .as_micros(),
     )
     .unwrap_or(u64::MAX)
+}
+
+/// Adds one frame's finding to the hand-over: a frame like the one before it adds to its
+/// run (a flood repeats itself, and the folder then takes the run at the cost of one).
+fn fold_run(batch: &mut Vec<(FlowKey, u32)>, key: FlowKey) {
+    match batch.last_mut() {
+        Some((last, times)) if *last == key && *times < u32::MAX => *times += 1,
+        _ => batch.push((key, 1)),
+    }
 }
 
 /// Starts the capture on every segment interface and the trunk of `topology` (built from
@@ -173,6 +182,9 @@ pub fn capture(
                 // Drain the blocks the kernel handed over, handing the findings to the
                 // loop every HANDOVER or so (a block holds up to about a thousand).
                 for _ in 0..crate::capture::ring::BLOCKS {
+                    // One reading of the clock a block: attribution's evidence lasts
+                    // minutes, and a block is at most 50 ms old.
+                    let now = monotonic_us();
                     let read = socket.next_block(|frame, meta| {
                         if meta.outgoing() {
                             return;
@@ -184,7 +196,6 @@ pub fn capture(
                         let Some(finding) = classify(frame, &ctx) else {
                             return;
                         };
-                        let now = monotonic_us();
                         attribution.note(&finding, now);
                         if Attribution::wants(&finding)
                             && neighbours_read.is_none_or(|t| t.elapsed() >= NEIGHBOURS_EVERY)
@@ -199,7 +210,7 @@ pub fn capture(
                         }
                         let mut key = finding.flow_key();
                         key.origin = attribution.origin(&finding, now);
-                        batch.push(key);
+                        fold_run(&mut batch, key);
                     });
                     if read == 0 {
                         break;
@@ -372,6 +383,7 @@ pub fn read_nflog<K: Kernel, S: Sink>(sup: &mut Supervisor<K, S>, reader: &mut R
     let keys: Vec<_> = samples
         .iter()
         .filter_map(|s| sample::decode(s, sup.config()))
+        .map(|key| (key, 1))
         .collect();
     sup.observe(keys, std::time::SystemTime::now());
     true
@@ -543,4 +555,37 @@ fn comm_of(pid: u32) -> Option<String> {
     std::fs::read_to_string(format!("/proc/{pid}/comm"))
         .ok()
         .map(|c| c.trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cloison_core::alert::event::EventKind;
+
+    fn key(mac_last: u8) -> FlowKey {
+        let mut k = FlowKey::new(EventKind::ArpSpoof);
+        k.src_mac = Some([2, 0, 0, 0, 0, mac_last]);
+        k
+    }
+
+    #[test]
+    fn only_frames_in_a_row_share_a_run() {
+        let mut batch = Vec::new();
+        for m in [1, 1, 1, 2, 1, 1, 3] {
+            fold_run(&mut batch, key(m));
+        }
+        let runs: Vec<_> = batch
+            .iter()
+            .map(|(k, n)| (k.src_mac.unwrap()[5], *n))
+            .collect();
+        assert_eq!(runs, [(1, 3), (2, 1), (1, 2), (3, 1)]);
+    }
+
+    #[test]
+    fn a_full_run_starts_another() {
+        let mut batch = vec![(key(1), u32::MAX)];
+        fold_run(&mut batch, key(1));
+        assert_eq!(batch.len(), 2);
+        assert_eq!(batch[1].1, 1);
+    }
 }

@@ -208,10 +208,11 @@ impl<K: Kernel, S: Sink> Supervisor<K, S> {
         self.emit(&alert);
     }
 
-    /// Flow keys from NFLOG samples or the capture: first alerts where due.
-    pub fn observe(&mut self, keys: impl IntoIterator<Item = FlowKey>, now: SystemTime) {
-        for key in keys {
-            if let Some(a) = self.folder.observe(&key, now) {
+    /// Flow keys from NFLOG samples or the capture, each with how many times it was seen
+    /// in a row: first alerts where due.
+    pub fn observe(&mut self, seen: impl IntoIterator<Item = (FlowKey, u32)>, now: SystemTime) {
+        for (key, times) in seen {
+            if let Some(a) = self.folder.observe_many(&key, times, now) {
                 self.emit(&a);
             }
         }
