@@ -675,7 +675,8 @@ fn main() {
          counters. Suricata only watches: it reads every frame from its rings and evaluates \
          its IP-only rules once per flow and direction (each new port is a new flow).\n\
          - Suricata's rules cannot match ARP: it writes nothing for the ARP flood. cloison's \
-         capture hands every ARP frame to userspace (recvmsg per frame) and counts them.\n\
+         capture reads every ARP frame from its ring (TPACKET_V3, a block at a time), \
+         classifies it, and counts runs of identical frames as one hand-over.\n\
          - Allowed traffic: cloison's capture filter drops ordinary frames in the kernel; \
          Suricata tracks the flows and reassembles the TCP stream of everything.\n\
          - The veth interfaces keep their offloads (neither program changes them; \
