@@ -58,7 +58,7 @@ pub mod wire;
 #[cfg(test)]
 mod tests;
 
-pub use query::{Client, counters, generation, table_exists};
+pub use query::{Client, counters, generation};
 pub use watch::{Assembler, DEFAULT_RCVBUF, Event, Transaction, Watcher};
 pub use wire::{Change, ChangeKind, Counts, Family};
 

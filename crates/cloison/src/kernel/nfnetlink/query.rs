@@ -315,11 +315,6 @@ pub fn generation() -> Result<u32, Error> {
     Client::open()?.generation()
 }
 
-/// [`Client::table_exists`] on a client of its own (one socket per call).
-pub fn table_exists(family: Family, name: &str) -> Result<bool, Error> {
-    Client::open()?.table_exists(family, name)
-}
-
 /// [`Client::counters`] on a client of its own (one socket per call).
 pub fn counters(family: Family, table: &str) -> Result<Option<BTreeMap<String, Counts>>, Error> {
     Client::open()?.counters(family, table)
