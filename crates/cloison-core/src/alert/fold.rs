@@ -382,6 +382,12 @@ struct Pair {
 }
 
 impl Pair {
+    /// A sample or a counter increase of this pair, now.
+    fn touch(&mut self, now: u64) {
+        self.span.touch(now);
+        self.seen = now;
+    }
+
     fn available(&self) -> u64 {
         self.total.saturating_sub(self.reported)
     }
@@ -607,9 +613,7 @@ impl Folder {
             flow.span.touch(now);
             flow.seen = now;
             if let Some(p) = flow.pair {
-                let p = &mut self.pairs[p];
-                p.span.touch(now);
-                p.seen = now;
+                self.pairs[p].touch(now);
             }
             if flow.alerted {
                 return None;
@@ -622,9 +626,7 @@ impl Folder {
                 self.ignored_samples += 1;
                 return None;
             };
-            let pair = &mut self.pairs[p];
-            pair.span.touch(now);
-            pair.seen = now;
+            self.pairs[p].touch(now);
             Some(p)
         } else {
             None
@@ -730,8 +732,7 @@ impl Folder {
                 continue;
             }
             p.total += delta;
-            p.seen = now;
-            p.span.touch(now);
+            p.touch(now);
             if let Some(k) = p.kind {
                 self.tallies[kind_index(k)].counted += delta;
                 if !p.alerted && p.available() > 0 {
